@@ -1,0 +1,46 @@
+"""The lexical side: BM25 (bm25s) over the same chunks the dense index holds.
+
+One tokenizer serves the index build, the query and the composer's word-overlap
+features, so a word is the same token everywhere.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def tokens(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stop-worded, Snowball-stemmed word tokens of each text."""
+    return bm25s.tokenize(texts, lower=True, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+def build(texts: list[str]) -> bm25s.BM25:
+    retriever = bm25s.BM25()
+    retriever.index(tokens(texts), show_progress=False)
+    return retriever
+
+
+def save(retriever: bm25s.BM25, directory: Path) -> None:
+    retriever.save(str(directory))
+
+
+def load(directory: Path) -> bm25s.BM25:
+    return bm25s.BM25.load(str(directory))
+
+
+def scores(retriever: bm25s.BM25, query_tokens: list[str]) -> np.ndarray:
+    """BM25 score of every indexed text for one tokenised query (unknown words ignored)."""
+    known = [token for token in query_tokens if token in retriever.vocab_dict]
+    if not known:
+        return np.zeros(retriever.scores["num_docs"], dtype=np.float32)
+    return np.asarray(retriever.get_scores(known), dtype=np.float32)

@@ -1,0 +1,91 @@
+"""Shared dependencies of the routers, and the one way a route gets an answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from service import metrics
+from service.config import Settings
+from service.engine import ChatResult, Engine, Message
+from service.errors import ApiError
+from service.feedback import FeedbackStore
+from service.ratelimit import RateLimiter
+
+log = logging.getLogger("stride.answers")
+
+
+@dataclass
+class Runtime:
+    """Per-process state built at start-up: the loaded engine and the request gates."""
+
+    settings: Settings
+    engine: Engine | None
+    limiter: RateLimiter
+    slots: asyncio.Semaphore
+    feedback: FeedbackStore | None
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def get_engine(request: Request) -> Engine:
+    engine = get_runtime(request).engine
+    if engine is None:
+        raise ApiError(503, "Stride is still starting up. Please try again in a few seconds.", "not_ready", {"Retry-After": "2"})
+    return engine
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def rate_limit(request: Request) -> None:
+    runtime = get_runtime(request)
+    if not runtime.limiter.enabled:
+        return
+    client = request.client.host if request.client else "unknown"
+    wait = runtime.limiter.retry_after(client)
+    if wait is not None:
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        metrics.rate_limited.labels(route).inc()
+        raise ApiError(429, f"Too many questions from this address. Please wait {wait} seconds and try again.", "rate_limited", {"Retry-After": str(wait)})
+
+
+RateLimited = Depends(rate_limit)
+
+
+async def answer(runtime: Runtime, engine: Engine, messages: list[Message]) -> ChatResult:
+    """Run the pipeline off the event loop, bounded in concurrency and time."""
+    settings = runtime.settings
+    try:
+        await asyncio.wait_for(runtime.slots.acquire(), timeout=settings.request_timeout_s)
+    except TimeoutError:
+        raise ApiError(503, "Stride is busy right now. Please try again in a moment.", "busy", {"Retry-After": "1"}) from None
+    try:
+        result = await asyncio.wait_for(run_in_threadpool(engine.answer, messages), timeout=settings.request_timeout_s)
+    except TimeoutError:
+        metrics.timeouts.inc()
+        raise ApiError(503, "That took too long to answer. Please try again.", "timeout", {"Retry-After": "1"}) from None
+    finally:
+        runtime.slots.release()
+    if "safety-layer-error" in result.safety.rules:
+        metrics.safety_failures.inc()
+    metrics.answers.labels(metrics.outcome(result.safety.level, result.abstained)).inc()
+    extra = {
+        "outcome": metrics.outcome(result.safety.level, result.abstained),
+        "safety_level": result.safety.level,
+        "rules": list(result.safety.rules),
+        "citations": len(result.citations),
+        "turns": len(messages),
+    }
+    if settings.log_messages:  # operator opt-in only
+        extra["message_text"] = messages[-1].content
+    log.info("answer", extra=extra)
+    return result

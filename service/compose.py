@@ -1,0 +1,197 @@
+"""Extractive answer composition: quote the sentences that answer, cite each one.
+
+Nothing here writes a claim. The answer is made of sentences copied from the articles
+(whitespace collapsed), each followed by its citation marker; the only added words are
+fixed lead-ins that say where the text comes from ("The articles also mention:").
+
+Steps: candidate sentences from the retrieved chunks → relevance from the stored
+sentence vectors, word overlap and the chunk's own score → drop chatter, questions and
+self-promotion → pull in the previous sentence when a sentence leans on it ("This helps
+...") → MMR to keep it diverse and drop near-duplicates across articles → lead sentence,
+then a short list when the question asks for causes, exercises or steps.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.artifact import IndexArtifact
+from index.chunking import Sentence
+from service.retrieval import Query, ScoredChunk
+
+_ANAPHORIC = re.compile(r"^(this|these|it|they|that|those|such|also|additionally|furthermore|however|like|specifically|thankfully|then)\b", re.IGNORECASE)
+# Sentences that sell rather than inform; they answer nothing a runner asks.
+_PROMOTION = re.compile(
+    r"\b(we offer|reach out to us|contact us|our (clinic|team|staff|physical therapists)|we have .* on staff|no referral|"
+    r"direct access|happy running|click|subscribe|see the image)\b",
+    re.IGNORECASE,
+)
+_LIST_INTENT = re.compile(
+    r"\b(causes?|caus\w*|why|reasons?|exercises?|stretch\w*|strengthen\w*|tips?|steps?|ways?|treat\w*|symptoms?|signs?|"
+    r"prevent\w*|what (can|should) i do|how (do|can|should) i|how to|options?|help\w*|relie\w*|get rid)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class ComposeParams:
+    chunks: int = 6  # retrieved chunks whose sentences are candidates
+    sentence_weight: float = 0.6
+    overlap_weight: float = 0.25
+    chunk_weight: float = 0.3
+    mmr_lambda: float = 0.75
+    duplicate_cosine: float = 0.88
+    relative_floor: float = 0.75  # keep units scoring at least this share of the best one
+    max_units: int = 6
+    max_words: int = 150
+    min_words: int = 4
+
+
+@dataclass(frozen=True)
+class Quote:
+    doc_id: str
+    section: str
+    start: int
+    end: int
+    text: str  # whitespace-collapsed original text[start:end]
+
+
+@dataclass(frozen=True)
+class Composition:
+    lead: Quote | None
+    points: list[Quote]
+    as_list: bool
+    relevance: float  # best unit's relevance (for abstention)
+    coverage: float  # share of the question's words the chosen quotes contain
+
+    @property
+    def quotes(self) -> list[Quote]:
+        return ([self.lead] if self.lead else []) + self.points
+
+
+@dataclass
+class _Unit:
+    first: int  # sentence ids, inclusive
+    last: int
+    relevance: float
+    vector: np.ndarray
+    words: int
+    tokens: frozenset[str]
+
+
+def collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+class Composer:
+    def __init__(self, artifact: IndexArtifact, params: ComposeParams | None = None) -> None:
+        self.artifact = artifact
+        self.params = params or ComposeParams()
+        self._chunk_of_sentence: dict[int, int] = {}
+        for position, chunk in enumerate(artifact.chunks):
+            for sid in chunk.sentence_ids:
+                self._chunk_of_sentence.setdefault(sid, position)
+
+    def compose(self, query: Query, hits: list[ScoredChunk]) -> Composition:
+        units = self._candidates(query, hits)
+        if not units:
+            return Composition(None, [], False, 0.0, 0.0)
+        chosen = self._select(units)
+        quotes = [self._quote(unit) for unit in chosen]
+        as_list = bool(_LIST_INTENT.search(query.text)) and len(quotes) >= 3
+        covered = frozenset().union(*(unit.tokens for unit in chosen))
+        return Composition(quotes[0], quotes[1:], as_list, units[0].relevance, _coverage(query.tokens, covered, self.artifact))
+
+    def _candidates(self, query: Query, hits: list[ScoredChunk]) -> list[_Unit]:
+        p = self.params
+        sentences = self.artifact.sentences
+        chunk_score: dict[int, float] = {}
+        for hit in hits[: p.chunks]:
+            for sid in self.artifact.chunks[hit.index].sentence_ids:
+                chunk_score[sid] = max(chunk_score.get(sid, 0.0), hit.score)
+        if not chunk_score:
+            return []
+        ids = np.array(sorted(chunk_score))
+        cosines = self.artifact.sentence_vectors[ids] @ query.vector
+        wanted = set(query.tokens) | set(query.context_tokens)
+        units: list[_Unit] = []
+        for sid, cosine in zip(ids.tolist(), cosines.tolist()):
+            sentence = sentences[sid]
+            if not self._quotable(sentence):
+                continue
+            first = sid - 1 if self._leans_back(sid) and (sid - 1) in chunk_score else sid
+            tokens = self.artifact.sentence_tokens[sid] | (self.artifact.sentence_tokens[first] if first != sid else frozenset())
+            overlap = len(wanted & tokens) / max(1, len(wanted))
+            relevance = p.sentence_weight * cosine + p.overlap_weight * overlap + p.chunk_weight * chunk_score[sid]
+            words = sum(len(sentences[i].text.split()) for i in range(first, sid + 1))
+            units.append(_Unit(first, sid, relevance, self.artifact.sentence_vectors[sid], words, tokens))
+        units.sort(key=lambda u: (-u.relevance, u.first))
+        return units
+
+    def _quotable(self, sentence: Sentence) -> bool:
+        text = sentence.text.strip()
+        if _PROMOTION.search(text):
+            return False
+        if sentence.kind == "list":
+            return True
+        return not text.endswith("?") and len(text.split()) >= self.params.min_words
+
+    def _leans_back(self, sid: int) -> bool:
+        sentences = self.artifact.sentences
+        if sid == 0 or not _ANAPHORIC.match(sentences[sid].text):
+            return False
+        previous = sentences[sid - 1]
+        return previous.doc_id == sentences[sid].doc_id and previous.section == sentences[sid].section and self._quotable(previous)
+
+    def _select(self, units: list[_Unit]) -> list[_Unit]:
+        p = self.params
+        best = units[0].relevance
+        pool = [u for u in units if u.relevance >= p.relative_floor * best]
+        chosen: list[_Unit] = []
+        words = 0
+        while pool and len(chosen) < p.max_units:
+            def mmr(unit: _Unit) -> float:
+                similarity = max((float(unit.vector @ c.vector) for c in chosen), default=0.0)
+                return p.mmr_lambda * unit.relevance - (1 - p.mmr_lambda) * similarity
+
+            unit = max(pool, key=mmr)
+            pool.remove(unit)
+            if any(_overlaps(unit, c) or float(unit.vector @ c.vector) >= p.duplicate_cosine for c in chosen):
+                continue
+            if chosen and words + unit.words > p.max_words:
+                continue
+            chosen.append(unit)
+            words += unit.words
+        return chosen
+
+    def _quote(self, unit: _Unit) -> Quote:
+        first, last = self.artifact.sentences[unit.first], self.artifact.sentences[unit.last]
+        text = self.artifact.documents[first.doc_id].text[first.start : last.end]
+        return Quote(first.doc_id, first.section, first.start, last.end, collapse(text))
+
+
+def _overlaps(a: _Unit, b: _Unit) -> bool:
+    return a.first <= b.last and b.first <= a.last
+
+
+def _coverage(query_tokens: list[str], covered: frozenset[str], artifact: IndexArtifact) -> float:
+    """IDF-weighted share of the question's words found in the chosen quotes."""
+    wanted = set(query_tokens)
+    if not wanted:
+        return 0.0
+    total = hit = 0.0
+    for token in wanted:
+        weight = _idf(artifact, token)
+        total += weight
+        hit += weight if token in covered else 0.0
+    return hit / total
+
+
+def _idf(artifact: IndexArtifact, token: str) -> float:
+    df = artifact.document_frequency.get(token, 0)
+    n = len(artifact.sentences)
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))

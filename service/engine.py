@@ -1,0 +1,213 @@
+"""The answer pipeline: safety → follow-up resolution → hybrid retrieval → composition.
+
+`Engine` is the service's public, in-process interface; the HTTP API, the CLI and the
+evaluation harness all call `Engine.answer`. It is loaded once (model, index, rules) and
+holds no per-request state, so concurrent requests share it safely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from index import artifact as index_artifact
+from index import lexical
+from index.artifact import IndexArtifact
+from service import followups
+from service.compose import Composer, ComposeParams, Composition
+from service.config import Settings
+from service.encoder import QueryEncoder
+from service.retrieval import Mode, Query, RetrievalParams, Retriever, ScoredChunk
+from service.safety import FAIL_CLOSED, SafetyLayer, SafetyResult
+
+log = logging.getLogger("stride.engine")
+
+DISCLAIMER = (
+    "Stride quotes general self-care articles. It is not a diagnosis and not a substitute for a "
+    "doctor or physiotherapist; if pain is severe or you are worried, get checked."
+)
+ABSTAIN_MESSAGE = (
+    "Sorry, the articles Stride answers from don't cover that, so I won't guess. I can help with "
+    "running-related hip pain: common causes, rest and ice, stretches and strengthening exercises, "
+    "foam rolling, running form and shoes, and when to see a professional."
+)
+LIST_LEAD_IN = "The articles also mention:"
+SafetyLevel = Literal["none", "see_doctor", "urgent", "emergency"]
+
+
+@dataclass(frozen=True)
+class AbstainParams:
+    """Calibrated on the eval set's dev split (see eval/EXPERIMENTS.md)."""
+
+    min_relevance: float = 0.45  # best quoted sentence's relevance
+    min_coverage: float = 0.35  # share of the question's (IDF-weighted) words the quotes contain
+    confident_relevance: float = 0.62  # above this, low word coverage alone doesn't abstain
+
+
+@dataclass(frozen=True)
+class Citation:
+    id: int
+    doc_id: str
+    title: str
+    publisher: str
+    section: str
+    quote: str
+    start: int
+    end: int
+    url: str
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    answer: str
+    citations: list[Citation]
+    safety: SafetyResult
+    abstained: bool
+    disclaimer: str = DISCLAIMER
+    debug: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def id(self) -> str:
+        """Stable id of this answer (feedback refers to it); a hash, not a stored record."""
+        body = json.dumps([self.answer, [asdict(c) for c in self.citations]], ensure_ascii=False)
+        return hashlib.sha256(body.encode()).hexdigest()[:24]
+
+    def payload(self) -> dict:
+        return {
+            "id": self.id,
+            "answer": self.answer,
+            "citations": [asdict(c) for c in self.citations],
+            "safety": {"level": self.safety.level, "rules": list(self.safety.rules), "message": self.safety.message},
+            "abstained": self.abstained,
+            "disclaimer": self.disclaimer,
+        }
+
+
+@dataclass(frozen=True)
+class Passage:
+    doc_id: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Engine:
+    def __init__(
+        self,
+        artifact: IndexArtifact,
+        encoder: QueryEncoder,
+        safety: SafetyLayer,
+        retrieval: RetrievalParams | None = None,
+        composition: ComposeParams | None = None,
+        abstain: AbstainParams | None = None,
+    ) -> None:
+        self.artifact = artifact
+        self.encoder = encoder
+        self.safety = safety
+        self.retriever = Retriever(artifact, retrieval)
+        self.composer = Composer(artifact, composition)
+        self.abstain = abstain or AbstainParams()
+
+    @classmethod
+    def load(cls, settings: Settings) -> Engine:
+        """Load a checked artifact; raises IndexUnavailable / SafetyRulesError with one-line messages."""
+        safety = SafetyLayer.load(settings.safety_rules)
+        artifact = index_artifact.load(settings.index_dir, settings.corpus_dir)
+        threads = settings.encoder_threads or max(1, (os.cpu_count() or 1) // max(1, settings.workers))
+        encoder = QueryEncoder(artifact.query_encoder_path, artifact.tokenizer_path, threads=threads)
+        return cls(artifact, encoder, safety)
+
+    @property
+    def documents(self) -> dict[str, index_artifact.DocumentInfo]:
+        return self.artifact.documents
+
+    # -- retrieval --------------------------------------------------------------------
+
+    def query(self, user_turns: list[str]) -> Query:
+        """The retrieval query for the last turn: one encoder pass, context blended in for follow-ups."""
+        resolved = followups.resolve(user_turns)
+        if resolved.context is None:
+            vector = self.encoder.encode([resolved.text])[0]
+            return Query(resolved.text, vector, lexical.tokens([resolved.text])[0], [])
+        last, context = self.encoder.encode([resolved.text, resolved.context])
+        weight = self.retriever.params.context_weight
+        blended = last + weight * context
+        blended /= max(float((blended**2).sum()) ** 0.5, 1e-12)
+        return Query(resolved.text, blended, lexical.tokens([resolved.text])[0], lexical.tokens([resolved.context])[0])
+
+    def search(self, text: str, k: int = 5, mode: Mode = "hybrid") -> list[ScoredChunk]:
+        return self.retriever.search(self.query([text]), k=k, mode=mode)
+
+    def retrieve(self, messages: list[Message], k: int = 10, mode: Mode = "hybrid") -> list[Passage]:
+        """Ranked chunks for the conversation's last turn (what evaluation scores retrieval on)."""
+        query = self.query([m.content for m in messages if m.role == "user"])
+        chunks = self.artifact.chunks
+        return [Passage(chunks[h.index].doc_id, chunks[h.index].start, chunks[h.index].end, h.score) for h in self.retriever.search(query, k=k, mode=mode)]
+
+    # -- answering --------------------------------------------------------------------
+
+    def check_safety(self, user_turns: list[str]) -> SafetyResult:
+        try:
+            return self.safety.check(user_turns)
+        except Exception:  # fail closed: a broken check must never let an unchecked answer through
+            log.exception("safety layer failed; answering with the fail-closed message")
+            return FAIL_CLOSED
+
+    def answer(self, messages: list[Message], mode: Mode = "hybrid") -> ChatResult:
+        user_turns = [m.content for m in messages if m.role == "user"]
+        safety = self.check_safety(user_turns)
+        if safety.level in ("emergency", "urgent"):
+            # No self-care text at all: nothing that could delay care.
+            return ChatResult(safety.message or FAIL_CLOSED.message or "", [], safety, abstained=False)
+        query = self.query(user_turns)
+        hits = self.retriever.search(query, k=self.composer.params.chunks, mode=mode)
+        composition = self.composer.compose(query, hits)
+        debug = {"relevance": round(composition.relevance, 4), "coverage": round(composition.coverage, 4), "chunks": [h.index for h in hits]}
+        if self.should_abstain(composition):
+            return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug=debug)
+        text, citations = self.render(composition)
+        return ChatResult(text, citations, safety, abstained=False, debug=debug)
+
+    def should_abstain(self, composition: Composition) -> bool:
+        p = self.abstain
+        if composition.lead is None or composition.relevance < p.min_relevance:
+            return True
+        return composition.coverage < p.min_coverage and composition.relevance < p.confident_relevance
+
+    def render(self, composition: Composition) -> tuple[str, list[Citation]]:
+        citations = [self._citation(n, quote) for n, quote in enumerate(composition.quotes, start=1)]
+        marked = [f"{c.quote} [{c.id}]" for c in citations]
+        if composition.as_list:
+            text = "\n".join([marked[0], "", LIST_LEAD_IN, *(f"- {line}" for line in marked[1:])])
+        else:
+            text = " ".join(marked)
+        return text, citations
+
+    def _citation(self, number: int, quote) -> Citation:
+        doc = self.artifact.documents[quote.doc_id]
+        return Citation(
+            id=number,
+            doc_id=doc.doc_id,
+            title=doc.title,
+            publisher=doc.publisher,
+            section=quote.section,
+            quote=quote.text,
+            start=quote.start,
+            end=quote.end,
+            url=f"/sources/{doc.doc_id}#{quote.start}-{quote.end}",
+        )
+
+
+def engine_from_path(index_dir: Path, corpus_dir: Path, rules: Path) -> Engine:
+    return Engine.load(Settings(index_dir=index_dir, corpus_dir=corpus_dir, safety_rules=rules))

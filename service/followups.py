@@ -1,0 +1,48 @@
+"""Query understanding for follow-ups, without an LLM.
+
+"how do I stretch it?" or "and if that doesn't help?" only make sense with the earlier
+turns. A last message is treated as a follow-up when it leans on them: it opens with a
+connective or pronoun ("and", "what about", "it", "that"), or it names too little to
+stand alone (at most two content words and a pronoun, or one content word). Follow-ups
+are retrieved with the earlier user turns carried in at a lower weight; self-contained
+questions are left alone so a change of subject is not dragged back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index import lexical
+
+_LEANING_START = re.compile(
+    r"^\s*(and|but|also|so|then|ok(ay)?|what about|how about|what if|and if|if so|if not|"
+    r"it|its|it's|that|this|those|these|they|them|same|which)\b",
+    re.IGNORECASE,
+)
+_PRONOUN = re.compile(r"\b(it|its|it's|that|this|those|these|they|them|there)\b", re.IGNORECASE)
+MAX_TURNS_CARRIED = 2
+
+
+@dataclass(frozen=True)
+class ResolvedQuery:
+    text: str  # the last user message
+    context: str | None  # earlier user turns to carry over, or None
+
+
+def is_follow_up(message: str) -> bool:
+    content = lexical.tokens([message])[0]
+    if len(content) <= 1:
+        return True
+    if _LEANING_START.match(message) and len(content) <= 4:
+        return True
+    return len(content) <= 2 and bool(_PRONOUN.search(message))
+
+
+def resolve(user_turns: list[str]) -> ResolvedQuery:
+    """The retrieval query for the last user turn, given all user turns in order."""
+    last = user_turns[-1]
+    earlier = [turn for turn in user_turns[:-1] if turn.strip()]
+    if not earlier or not is_follow_up(last):
+        return ResolvedQuery(last, None)
+    return ResolvedQuery(last, " ".join(earlier[-MAX_TURNS_CARRIED:]))

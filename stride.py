@@ -1,0 +1,201 @@
+"""The `stride` command line: build the index, search it, ask, serve, evaluate."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from service.config import Settings, get_settings
+
+app = typer.Typer(help="Stride: grounded, cited answers to runners' hip-pain questions.", no_args_is_help=True, add_completion=False)
+index_app = typer.Typer(help="Build and check the search index.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"stride {version('stride')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
+) -> None:
+    """Stride answers runners' hip-pain questions from a fixed set of articles, citing every claim."""
+
+
+@index_app.command("build")
+def index_build(
+    corpus: Annotated[Optional[Path], typer.Option(help="Corpus folder (default: STRIDE_CORPUS_DIR).")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Artifact folder (default: STRIDE_INDEX_DIR).")] = None,
+) -> None:
+    """Clean, chunk and embed the corpus into a fresh index artifact."""
+    from index.build import build
+    from index.documents import CorpusError
+    from index.embedding import ModelMissingError
+
+    settings = get_settings()
+    started = time.perf_counter()
+    try:
+        manifest = build(corpus or settings.corpus_dir, out or settings.index_dir, progress=sys.stderr.isatty())
+    except (CorpusError, ModelMissingError) as exc:
+        _fail(str(exc))
+    counts = manifest["counts"]
+    console.print(
+        f"built {out or settings.index_dir}: {counts['documents']} documents, {counts['chunks']} chunks, "
+        f"{counts['sentences']} sentences in {time.perf_counter() - started:.1f} s"
+    )
+
+
+@index_app.command("check")
+def index_check() -> None:
+    """Say whether the index matches the corpus and the installed model."""
+    from index.artifact import IndexUnavailable, check
+
+    settings = get_settings()
+    try:
+        manifest = check(settings.index_dir, settings.corpus_dir)
+    except IndexUnavailable as exc:
+        _fail(str(exc))
+    console.print(f"index ok: built {manifest['built_at']}, {manifest['counts']}")
+
+
+def load_engine(settings: Settings):
+    """The engine, or a one-line error and exit status 2."""
+    from index.artifact import IndexUnavailable
+    from index.embedding import ModelMissingError
+    from service.engine import Engine
+    from service.safety import SafetyRulesError
+
+    try:
+        return Engine.load(settings)
+    except (IndexUnavailable, ModelMissingError) as exc:
+        _fail(str(exc))
+    except SafetyRulesError as exc:
+        _fail(f"safety rules file {settings.safety_rules} is invalid: {exc}")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="How many passages.")] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25.")] = "hybrid",
+) -> None:
+    """Print the passages retrieval ranks highest for QUERY."""
+    if mode not in ("hybrid", "dense", "bm25"):
+        _fail("--mode must be hybrid, dense or bm25")
+    engine = load_engine(get_settings())
+    for rank, hit in enumerate(engine.search(query, k=k, mode=mode), start=1):  # type: ignore[arg-type]
+        chunk = engine.artifact.chunks[hit.index]
+        doc = engine.documents[chunk.doc_id]
+        console.print(f"[bold]{rank}.[/bold] {hit.score:.3f} (dense {hit.dense:.3f}, bm25 {hit.lexical:.3f})  [cyan]{doc.title}[/cyan] › {chunk.section}", highlight=False)
+        console.print("   " + " ".join(chunk.text.split())[:400], highlight=False, soft_wrap=True)
+
+
+@app.command()
+def ask(
+    question: Annotated[list[str], typer.Argument(help="The question; several arguments are earlier turns first, the last is asked.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API payload.")] = False,
+) -> None:
+    """Answer QUESTION with cited quotes (several QUESTION arguments form a conversation)."""
+    from service.engine import Message
+
+    engine = load_engine(get_settings())
+    result = engine.answer([Message("user", text) for text in question])
+    if as_json:
+        print(json.dumps(result.payload(), ensure_ascii=False, indent=2))
+        return
+    if result.safety.level != "none":
+        colour = {"emergency": "bold white on red", "urgent": "bold red", "see_doctor": "yellow"}[result.safety.level]
+        console.print(f"[{colour}]{result.safety.level.upper()}[/{colour}] {result.safety.message}", highlight=False, soft_wrap=True)
+        console.print()
+    if result.safety.level not in ("emergency", "urgent"):
+        console.print(result.answer, highlight=False, soft_wrap=True)
+    if result.citations:
+        console.print("\n[bold]Sources[/bold]")
+        for c in result.citations:
+            source = f"{c.title}" + (f" ({c.publisher})" if c.publisher else "")
+            console.print(f"[{c.id}] {source}, “{c.section}”: “{c.quote}”", highlight=False, soft_wrap=True)
+    console.print(f"\n[dim]{result.disclaimer}[/dim]", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Interface (default: STRIDE_HOST, 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default: STRIDE_PORT, 8000).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Uvicorn worker processes (default: STRIDE_WORKERS, 1).")] = None,
+    build: Annotated[bool, typer.Option("--build/--no-build", help="Rebuild a missing or stale index before serving.")] = True,
+) -> None:
+    """Serve the chat API, the widget and the demo page."""
+    import os
+
+    import uvicorn
+
+    from index.artifact import IndexMissing, IndexStale, IndexUnavailable, check
+
+    settings = get_settings()
+    try:
+        check(settings.index_dir, settings.corpus_dir)
+    except (IndexMissing, IndexStale) as exc:
+        if not build:
+            _fail(str(exc))
+        err.print(f"{exc}; rebuilding it now", highlight=False, soft_wrap=True)
+        index_build(None, None)
+    except IndexUnavailable as exc:
+        _fail(str(exc))
+    load_engine(settings)  # refuse to start (one line, exit 2) rather than fail inside a worker
+    if host:
+        os.environ["STRIDE_HOST"] = host
+    if port:
+        os.environ["STRIDE_PORT"] = str(port)
+    if workers:
+        os.environ["STRIDE_WORKERS"] = str(workers)
+    settings = Settings()
+    from service.logs import uvicorn_log_config
+
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=uvicorn_log_config(settings),
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.request_timeout_s) + 5,
+        proxy_headers=False,
+    )
+
+
+@app.command("eval")
+def evaluate(
+    split: Annotated[str, typer.Option(help="dev, test or all.")] = "test",
+    url: Annotated[Optional[str], typer.Option(help="Evaluate a running server at this base URL instead of the in-process engine.")] = None,
+    gate: Annotated[bool, typer.Option(help="Exit non-zero when a metric is below eval/thresholds.toml.")] = False,
+    compare: Annotated[Optional[tuple[Path, Path]], typer.Option(help="Compare two report folders (A B) instead of running.")] = None,
+    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also run the BM25-only and dense-only baselines.")] = True,
+    out: Annotated[Optional[Path], typer.Option(help="Report folder (default: eval/reports/<timestamp>).")] = None,
+) -> None:
+    """Score answers on the eval set and write a report (JSON, Markdown, HTML)."""
+    from eval import cli as eval_cli
+
+    code = eval_cli.run(split=split, url=url, gate=gate, compare=compare, baselines=baselines, out=out, console=console, load_engine=lambda: load_engine(get_settings()))
+    raise typer.Exit(code=code)
+
+
+if __name__ == "__main__":
+    app()

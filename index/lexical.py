@@ -12,6 +12,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 
 @lru_cache(maxsize=1)
@@ -21,7 +22,9 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def tokens(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stop-worded, Snowball-stemmed word tokens of each text."""
-    return bm25s.tokenize(texts, lower=True, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    # The larger list: the basic one keeps "how", "what", "you", which made short
+    # follow-ups ("how long for?") look self-contained.
+    return bm25s.tokenize(texts, lower=True, stopwords=STOPWORDS_EN_PLUS, stemmer=_stemmer(), return_ids=False, show_progress=False)
 
 
 def build(texts: list[str]) -> bm25s.BM25:

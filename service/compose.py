@@ -30,6 +30,20 @@ _PROMOTION = re.compile(
     r"direct access|happy running|click|subscribe|see the image)\b",
     re.IGNORECASE,
 )
+# Signposts point at content instead of stating it ("Let's dive in", "Here are some tips:").
+_SIGNPOST = re.compile(
+    r"^(let[’']s|now,? time to|here are|here[’']s|in this (short )?guide|this article|to learn more|keep reading|"
+    r"read on|before we get into|ready to|glad you asked|absolutely!|so,? what|whether you want)|"
+    r"\b(take a look at|keep reading|as pictured|see the image|we[’']ll be delving)\b",
+    re.IGNORECASE,
+)
+# "How long / how often / how many" questions want a sentence that carries an amount.
+_QUANTITY_QUESTION = re.compile(r"\bhow (long|often|many|much|far|frequently)\b|\bfor how long\b|\bhow many times\b", re.IGNORECASE)
+_QUANTITY = re.compile(
+    r"\b(\d+([.,–-]\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|a few|several)\s*(-\s*)?"
+    r"(minutes?|hours?|seconds?|days?|weeks?|months?|times|sets|reps|breaths|sessions|miles|steps|inches)\b|\bevery (hour|day|week)\b",
+    re.IGNORECASE,
+)
 _LIST_INTENT = re.compile(
     r"\b(causes?|caus\w*|why|reasons?|exercises?|stretch\w*|strengthen\w*|tips?|steps?|ways?|treat\w*|symptoms?|signs?|"
     r"prevent\w*|what (can|should) i do|how (do|can|should) i|how to|options?|help\w*|relie\w*|get rid)\b",
@@ -39,15 +53,18 @@ _LIST_INTENT = re.compile(
 
 @dataclass(frozen=True)
 class ComposeParams:
-    chunks: int = 6  # retrieved chunks whose sentences are candidates
+    chunks: int = 8  # retrieved chunks whose sentences are candidates
     sentence_weight: float = 0.6
-    overlap_weight: float = 0.25
-    chunk_weight: float = 0.3
+    overlap_weight: float = 0.35
+    chunk_weight: float = 0.6
+    quantity_bonus: float = 0.15
     mmr_lambda: float = 0.75
     duplicate_cosine: float = 0.88
-    relative_floor: float = 0.75  # keep units scoring at least this share of the best one
+    relative_floor: float = 0.6  # keep units scoring at least this share of the best one
+    follow_on_floor: float = 0.4  # a sentence right after the lead joins it above this share of the best
+    lead_words: int = 70
     max_units: int = 6
-    max_words: int = 150
+    max_words: int = 140
     min_words: int = 4
 
 
@@ -101,6 +118,7 @@ class Composer:
         if not units:
             return Composition(None, [], False, 0.0, 0.0)
         chosen = self._select(units)
+        chosen[0] = self._extend_lead(chosen[0], units, chosen[1:])
         quotes = [self._quote(unit) for unit in chosen]
         as_list = bool(_LIST_INTENT.search(query.text)) and len(quotes) >= 3
         covered = frozenset().union(*(unit.tokens for unit in chosen))
@@ -118,6 +136,8 @@ class Composer:
         ids = np.array(sorted(chunk_score))
         cosines = self.artifact.sentence_vectors[ids] @ query.vector
         wanted = set(query.tokens) | set(query.context_tokens)
+        wanted_weight = sum(_idf(self.artifact, t) for t in wanted) or 1.0
+        wants_amount = bool(_QUANTITY_QUESTION.search(query.text))
         units: list[_Unit] = []
         for sid, cosine in zip(ids.tolist(), cosines.tolist()):
             sentence = sentences[sid]
@@ -125,8 +145,10 @@ class Composer:
                 continue
             first = sid - 1 if self._leans_back(sid) and (sid - 1) in chunk_score else sid
             tokens = self.artifact.sentence_tokens[sid] | (self.artifact.sentence_tokens[first] if first != sid else frozenset())
-            overlap = len(wanted & tokens) / max(1, len(wanted))
+            overlap = sum(_idf(self.artifact, t) for t in wanted & tokens) / wanted_weight
             relevance = p.sentence_weight * cosine + p.overlap_weight * overlap + p.chunk_weight * chunk_score[sid]
+            if wants_amount and _QUANTITY.search(sentence.text):
+                relevance += p.quantity_bonus
             words = sum(len(sentences[i].text.split()) for i in range(first, sid + 1))
             units.append(_Unit(first, sid, relevance, self.artifact.sentence_vectors[sid], words, tokens))
         units.sort(key=lambda u: (-u.relevance, u.first))
@@ -134,7 +156,7 @@ class Composer:
 
     def _quotable(self, sentence: Sentence) -> bool:
         text = sentence.text.strip()
-        if _PROMOTION.search(text):
+        if _PROMOTION.search(text) or _SIGNPOST.search(text):
             return False
         if sentence.kind == "list":
             return True
@@ -167,6 +189,30 @@ class Composer:
             chosen.append(unit)
             words += unit.words
         return chosen
+
+    def _extend_lead(self, lead: _Unit, units: list[_Unit], others: list[_Unit]) -> _Unit:
+        """Let the lead run on into the next sentences of its paragraph when they are relevant:
+        the specifics ("for 15-20 minutes several times a day") often follow the topic sentence."""
+        p = self.params
+        sentences = self.artifact.sentences
+        relevance = {u.last: u.relevance for u in units}
+        floor = p.follow_on_floor * units[0].relevance
+        last, words = lead.last, lead.words
+        while len(sentences) > last + 1:
+            nxt = sentences[last + 1]
+            if nxt.doc_id != sentences[last].doc_id or nxt.section != sentences[last].section:
+                break
+            if any(o.first <= last + 1 <= o.last for o in others) or not self._quotable(nxt):
+                break
+            if relevance.get(last + 1, 0.0) < floor and not _ANAPHORIC.match(nxt.text):
+                break
+            if words + len(nxt.text.split()) > p.lead_words:
+                break
+            last, words = last + 1, words + len(nxt.text.split())
+        if last == lead.last:
+            return lead
+        tokens = frozenset().union(*(self.artifact.sentence_tokens[i] for i in range(lead.first, last + 1)))
+        return _Unit(lead.first, last, lead.relevance, lead.vector, words, tokens)
 
     def _quote(self, unit: _Unit) -> Quote:
         first, last = self.artifact.sentences[unit.first], self.artifact.sentences[unit.last]

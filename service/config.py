@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     corpus_dir: Path = ROOT / "corpus"
     index_dir: Path = ROOT / "index" / "artifact"
     safety_rules: Path = ROOT / "service" / "safety_rules.toml"
+    scope_rules: Path = ROOT / "service" / "scope_rules.toml"
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -24,6 +24,7 @@ from service.config import Settings
 from service.encoder import QueryEncoder
 from service.retrieval import Mode, Query, RetrievalParams, Retriever, ScoredChunk
 from service.safety import FAIL_CLOSED, SafetyLayer, SafetyResult
+from service.scope import ScopeGate
 
 log = logging.getLogger("stride.engine")
 
@@ -44,9 +45,8 @@ SafetyLevel = Literal["none", "see_doctor", "urgent", "emergency"]
 class AbstainParams:
     """Calibrated on the eval set's dev split (see eval/EXPERIMENTS.md)."""
 
-    min_relevance: float = 0.45  # best quoted sentence's relevance
-    min_coverage: float = 0.35  # share of the question's (IDF-weighted) words the quotes contain
-    confident_relevance: float = 0.62  # above this, low word coverage alone doesn't abstain
+    min_dense: float = 0.33  # cosine of the question to the best chunk
+    min_relevance: float = 0.40  # best quotable sentence's relevance
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,7 @@ class Engine:
         artifact: IndexArtifact,
         encoder: QueryEncoder,
         safety: SafetyLayer,
+        scope: ScopeGate | None = None,
         retrieval: RetrievalParams | None = None,
         composition: ComposeParams | None = None,
         abstain: AbstainParams | None = None,
@@ -115,6 +116,7 @@ class Engine:
         self.artifact = artifact
         self.encoder = encoder
         self.safety = safety
+        self.scope = scope or ScopeGate.load()
         self.retriever = Retriever(artifact, retrieval)
         self.composer = Composer(artifact, composition)
         self.abstain = abstain or AbstainParams()
@@ -126,7 +128,7 @@ class Engine:
         artifact = index_artifact.load(settings.index_dir, settings.corpus_dir)
         threads = settings.encoder_threads or max(1, (os.cpu_count() or 1) // max(1, settings.workers))
         encoder = QueryEncoder(artifact.query_encoder_path, artifact.tokenizer_path, threads=threads)
-        return cls(artifact, encoder, safety)
+        return cls(artifact, encoder, safety, ScopeGate.load(settings.scope_rules))
 
     @property
     def documents(self) -> dict[str, index_artifact.DocumentInfo]:
@@ -137,14 +139,13 @@ class Engine:
     def query(self, user_turns: list[str]) -> Query:
         """The retrieval query for the last turn: one encoder pass, context blended in for follow-ups."""
         resolved = followups.resolve(user_turns)
+        tokens = lexical.tokens([resolved.text])[0]
         if resolved.context is None:
-            vector = self.encoder.encode([resolved.text])[0]
-            return Query(resolved.text, vector, lexical.tokens([resolved.text])[0], [])
-        last, context = self.encoder.encode([resolved.text, resolved.context])
-        weight = self.retriever.params.context_weight
-        blended = last + weight * context
-        blended /= max(float((blended**2).sum()) ** 0.5, 1e-12)
-        return Query(resolved.text, blended, lexical.tokens([resolved.text])[0], lexical.tokens([resolved.context])[0])
+            return Query(resolved.text, self.encoder.encode([resolved.text])[0], tokens, [])
+        # The encoder reads the follow-up in the words of the earlier turns ("I think I have a
+        # labral tear. how do I treat it?"); BM25 carries the earlier words at a lower weight.
+        vector = self.encoder.encode([f"{resolved.context} {resolved.text}"])[0]
+        return Query(resolved.text, vector, tokens, lexical.tokens([resolved.context])[0])
 
     def search(self, text: str, k: int = 5, mode: Mode = "hybrid") -> list[ScoredChunk]:
         return self.retriever.search(self.query([text]), k=k, mode=mode)
@@ -170,20 +171,23 @@ class Engine:
         if safety.level in ("emergency", "urgent"):
             # No self-care text at all: nothing that could delay care.
             return ChatResult(safety.message or FAIL_CLOSED.message or "", [], safety, abstained=False)
+        resolved = followups.resolve(user_turns)
+        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {resolved.text}")
+        if out_of_scope:
+            return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug={"scope": out_of_scope})
         query = self.query(user_turns)
         hits = self.retriever.search(query, k=self.composer.params.chunks, mode=mode)
         composition = self.composer.compose(query, hits)
-        debug = {"relevance": round(composition.relevance, 4), "coverage": round(composition.coverage, 4), "chunks": [h.index for h in hits]}
-        if self.should_abstain(composition):
+        top_dense = max((h.dense for h in hits), default=0.0)
+        debug = {"dense": round(top_dense, 4), "relevance": round(composition.relevance, 4), "coverage": round(composition.coverage, 4), "chunks": [h.index for h in hits]}
+        if self.should_abstain(composition, top_dense):
             return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug=debug)
         text, citations = self.render(composition)
         return ChatResult(text, citations, safety, abstained=False, debug=debug)
 
-    def should_abstain(self, composition: Composition) -> bool:
+    def should_abstain(self, composition: Composition, top_dense: float) -> bool:
         p = self.abstain
-        if composition.lead is None or composition.relevance < p.min_relevance:
-            return True
-        return composition.coverage < p.min_coverage and composition.relevance < p.confident_relevance
+        return composition.lead is None or top_dense < p.min_dense or composition.relevance < p.min_relevance
 
     def render(self, composition: Composition) -> tuple[str, list[Citation]]:
         citations = [self._citation(n, quote) for n, quote in enumerate(composition.quotes, start=1)]

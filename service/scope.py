@@ -1,0 +1,59 @@
+"""The scope gate: classes of question the articles do not answer, however close they sound.
+
+Rules are data (`scope_rules.toml`), validated at start-up like the safety rules.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_SCOPE_PATH = Path(__file__).with_name("scope_rules.toml")
+
+
+class ScopeRulesError(Exception):
+    """The scope rules file is invalid; str() names the rule and the problem."""
+
+
+@dataclass(frozen=True)
+class ScopeRule:
+    id: str
+    patterns: tuple[re.Pattern[str], ...]
+    unless: tuple[re.Pattern[str], ...]
+
+    def matches(self, text: str) -> bool:
+        return any(p.search(text) for p in self.patterns) and not any(p.search(text) for p in self.unless)
+
+
+@dataclass(frozen=True)
+class ScopeGate:
+    version: str
+    rules: tuple[ScopeRule, ...]
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_SCOPE_PATH) -> ScopeGate:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ScopeRulesError(f"cannot read scope rules {path}: {exc}") from exc
+        rules, seen = [], set()
+        for index, raw in enumerate(data.get("rules", [])):
+            rule_id = raw.get("id") or f"#{index}"
+            if rule_id in seen:
+                raise ScopeRulesError(f"scope rule {rule_id}: duplicate id")
+            seen.add(rule_id)
+            if not raw.get("patterns") or not raw.get("why"):
+                raise ScopeRulesError(f"scope rule {rule_id}: needs 'patterns' and 'why'")
+            try:
+                compile_all = lambda items: tuple(re.compile(p, re.IGNORECASE) for p in items)  # noqa: E731
+                rules.append(ScopeRule(rule_id, compile_all(raw["patterns"]), compile_all(raw.get("unless", []))))
+            except re.error as exc:
+                raise ScopeRulesError(f"scope rule {rule_id}: bad pattern ({exc})") from exc
+        return cls(str(data.get("version", "")), tuple(rules))
+
+    def out_of_scope(self, text: str) -> str | None:
+        """Id of the first rule the question falls under, or None."""
+        normalised = " ".join(text.replace("\u2019", "'").split())
+        return next((rule.id for rule in self.rules if rule.matches(normalised)), None)

@@ -1,0 +1,157 @@
+"""The in-process answer pipeline: grounding, follow-ups, scope, fail-closed safety."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from service.config import ROOT
+from service.engine import ABSTAIN_MESSAGE, Engine, Message
+from service.followups import is_follow_up, resolve
+from service.scope import ScopeGate, ScopeRulesError
+
+ITEMS = [json.loads(line) for line in (ROOT / "eval" / "data" / "items.jsonl").read_text().splitlines()]
+
+
+def collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def ask(engine: Engine, *turns: str):
+    return engine.answer([Message("user", t) for t in turns])
+
+
+def test_every_answer_on_the_eval_set_is_grounded(engine: Engine):
+    """Property over ~300 real questions: quotes verbatim at their offsets, markers resolve."""
+    answered = 0
+    for item in ITEMS:
+        result = ask(engine, *item["messages"])
+        ids = {c.id for c in result.citations}
+        assert [c.id for c in result.citations] == list(range(1, len(ids) + 1))
+        for c in result.citations:
+            assert c.quote == collapse(engine.documents[c.doc_id].text[c.start : c.end]), item["id"]
+            assert f"[{c.id}]" in result.answer
+        assert {int(n) for n in re.findall(r"\[(\d+)\]", result.answer)} <= ids, item["id"]
+        if result.citations:
+            answered += 1
+            assert len(result.answer.split()) <= 230, item["id"]
+        assert result.safety.level in ("none", "see_doctor", "urgent", "emergency")
+    assert answered > len(ITEMS) / 2
+
+
+def test_framing_text_is_only_quotes_and_fixed_lead_ins(engine: Engine):
+    result = ask(engine, "what exercises strengthen my hips")
+    text = result.answer
+    for c in result.citations:
+        text = text.replace(f"{c.quote} [{c.id}]", "")
+    leftover = {line.strip("- ").strip() for line in text.splitlines()} - {""}
+    assert leftover <= {"The articles also mention:"}
+
+
+def test_answers_name_several_causes_from_more_than_one_article(engine: Engine):
+    result = ask(engine, "why do my hips hurt when I run")
+    text = result.answer.lower()
+    causes = [c for c in ("strain", "tendinitis", "tendonitis", "osteoarthritis", "labral", "overuse", "imbalance", "bursitis", "injury") if c in text]
+    assert len(causes) >= 3, result.answer
+    assert len({c.doc_id for c in result.citations}) >= 2
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("how do I stretch it?", True),
+        ("and if that doesn't help?", True),
+        ("how long for?", True),
+        ("what about foam rolling?", True),
+        ("why do my hips hurt when I run", False),
+        ("how long should I ice my hip after a run", False),
+        ("what are the best stretches for tight hip flexors", False),
+    ],
+)
+def test_follow_up_detection(message: str, expected: bool):
+    assert is_follow_up(message) is expected
+
+
+def test_self_contained_questions_do_not_drag_in_the_old_topic():
+    assert resolve(["I think I have a labral tear", "what causes IT band syndrome in runners?"]).context is None
+    assert resolve(["I think I have a labral tear", "how do I treat it?"]).context == "I think I have a labral tear"
+
+
+def test_follow_up_retrieves_the_earlier_topic(engine: Engine):
+    result = ask(engine, "I've got pain on the outside of my hip down to the knee, is that IT band syndrome?", "how do I treat it?")
+    assert not result.abstained
+    assert any("IT Band" in c.section or "IT band" in c.quote for c in result.citations), result.answer
+
+
+def test_a_warning_sign_two_turns_ago_still_holds(engine: Engine):
+    result = ask(engine, "I had a fall and can't bear weight on my left leg", "ok", "what stretches help?")
+    assert result.safety.level == "emergency" and not result.citations
+
+
+def test_see_doctor_keeps_the_cited_answer(engine: Engine):
+    result = ask(engine, "my hip pain is getting worse even after a week of rest and ice, what else can I do?")
+    assert result.safety.level == "see_doctor"
+    assert result.citations and result.safety.message
+
+
+def test_safety_layer_failure_fails_closed(engine: Engine):
+    class Broken:
+        def check(self, turns):
+            raise RuntimeError("boom")
+
+    broken = Engine(engine.artifact, engine.encoder, Broken(), engine.scope)  # type: ignore[arg-type]
+    result = ask(broken, "why do my hips hurt when I run")
+    assert result.safety.level == "urgent" and result.safety.rules == ("safety-layer-error",)
+    assert result.citations == [] and result.answer == result.safety.message
+
+
+def test_abstention_has_the_fixed_message(engine: Engine):
+    result = ask(engine, "What's a good recipe for banana bread?")
+    assert result.abstained and result.answer == ABSTAIN_MESSAGE and not result.citations
+
+
+def test_payload_id_is_stable(engine: Engine):
+    assert ask(engine, "is foam rolling good for hip pain").id == ask(engine, "is foam rolling good for hip pain").id
+
+
+def test_scope_rules_file_is_validated(tmp_path: Path):
+    assert ScopeGate.load().rules
+    bad = tmp_path / "scope.toml"
+    bad.write_text('[[rules]]\nid = "x"\nwhy = "y"\npatterns = ["(unclosed"]\n')
+    with pytest.raises(ScopeRulesError, match="scope rule x: bad pattern"):
+        ScopeGate.load(bad)
+    bad.write_text('[[rules]]\nid = "x"\npatterns = ["a"]\n')
+    with pytest.raises(ScopeRulesError, match="needs 'patterns' and 'why'"):
+        ScopeGate.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("question", "rule"),
+    [
+        ("how many mg of ibuprofen can I take", "medication-dose"),
+        ("best knee brace for running?", "other-body-parts"),
+        ("build me a half marathon training plan", "training-plans"),
+        ("should I get an MRI for my hip", "imaging-and-tests"),
+        ("why do my hips hurt when I run", None),
+        ("what is the single-leg knee lift?", None),
+        ("my knee and hip both hurt on long runs, why?", None),
+    ],
+)
+def test_scope_gate_examples(question: str, rule: str | None):
+    assert ScopeGate.load().out_of_scope(question) == rule
+
+
+def test_cli_ask_prints_answer_sources_and_json():
+    run = lambda *args: subprocess.run([sys.executable, "-m", "stride", "ask", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)  # noqa: E731
+    shown = run("why do my hips hurt when I run")
+    assert shown.returncode == 0, shown.stderr
+    assert "Sources" in shown.stdout and "[1]" in shown.stdout
+    as_json = run("--json", "I think I broke my hip in a fall and can't walk")
+    payload = json.loads(as_json.stdout)
+    assert payload["safety"]["level"] == "emergency"

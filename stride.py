@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from importlib.metadata import version
@@ -11,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from service.config import Settings, get_settings
 
@@ -22,7 +24,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -66,11 +68,12 @@ def index_build(
 def index_check() -> None:
     """Say whether the index matches the corpus and the installed model."""
     from index.artifact import IndexUnavailable, check
+    from index.embedding import ModelMissingError
 
     settings = get_settings()
     try:
         manifest = check(settings.index_dir, settings.corpus_dir)
-    except IndexUnavailable as exc:
+    except (IndexUnavailable, ModelMissingError) as exc:  # the check fingerprints the installed model
         _fail(str(exc))
     console.print(f"index ok: built {manifest['built_at']}, {manifest['counts']}")
 
@@ -103,8 +106,8 @@ def search(
     for rank, hit in enumerate(engine.search(query, k=k, mode=mode), start=1):  # type: ignore[arg-type]
         chunk = engine.artifact.chunks[hit.index]
         doc = engine.documents[chunk.doc_id]
-        console.print(f"[bold]{rank}.[/bold] {hit.score:.3f} (dense {hit.dense:.3f}, bm25 {hit.lexical:.3f})  [cyan]{doc.title}[/cyan] › {chunk.section}", highlight=False)
-        console.print("   " + " ".join(chunk.text.split())[:400], highlight=False, soft_wrap=True)
+        console.print(f"[bold]{rank}.[/bold] {hit.score:.3f} (dense {hit.dense:.3f}, bm25 {hit.lexical:.3f})  [cyan]{escape(doc.title)}[/cyan] › {escape(chunk.section)}", highlight=False)
+        console.print("   " + escape(" ".join(chunk.text.split())[:400]), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -122,16 +125,24 @@ def ask(
         return
     if result.safety.level != "none":
         colour = {"emergency": "bold white on red", "urgent": "bold red", "see_doctor": "yellow"}[result.safety.level]
-        console.print(f"[{colour}]{result.safety.level.upper()}[/{colour}] {result.safety.message}", highlight=False, soft_wrap=True)
+        console.print(f"[{colour}]{result.safety.level.upper()}[/{colour}] {escape(result.safety.message or '')}", highlight=False, soft_wrap=True)
         console.print()
     if result.safety.level not in ("emergency", "urgent"):
-        console.print(result.answer, highlight=False, soft_wrap=True)
+        console.print(escape(result.answer), highlight=False, soft_wrap=True)
     if result.citations:
         console.print("\n[bold]Sources[/bold]")
         for c in result.citations:
             source = f"{c.title}" + (f" ({c.publisher})" if c.publisher else "")
-            console.print(f"[{c.id}] {source}, “{c.section}”: “{c.quote}”", highlight=False, soft_wrap=True)
-    console.print(f"\n[dim]{result.disclaimer}[/dim]", highlight=False, soft_wrap=True)
+            console.print(escape(f"[{c.id}] {source}, “{c.section}”: “{c.quote}”"), highlight=False, soft_wrap=True)
+    console.print(f"\n[dim]{escape(result.disclaimer)}[/dim]", highlight=False, soft_wrap=True)
+
+
+def _exit_after_drain(signum: int, frame: object) -> None:
+    # uvicorn drains in-flight requests on SIGTERM and then re-raises the signal with the
+    # handler that was installed before it started. With the default handler a clean,
+    # drained stop would look like a crash (killed by SIGTERM, status 143); this is the
+    # handler it finds, so a drained stop exits 0.
+    raise SystemExit(0)
 
 
 @app.command()
@@ -147,6 +158,7 @@ def serve(
     import uvicorn
 
     from index.artifact import IndexMissing, IndexStale, IndexUnavailable, check
+    from index.embedding import ModelMissingError
 
     settings = get_settings()
     try:
@@ -154,9 +166,9 @@ def serve(
     except (IndexMissing, IndexStale) as exc:
         if not build:
             _fail(str(exc))
-        err.print(f"{exc}; rebuilding it now", highlight=False, soft_wrap=True)
+        err.print(escape(f"{exc}; rebuilding it now"), highlight=False, soft_wrap=True)
         index_build(None, None)
-    except IndexUnavailable as exc:
+    except (IndexUnavailable, ModelMissingError) as exc:  # the staleness check fingerprints the model: no package, no check
         _fail(str(exc))
     load_engine(settings)  # refuse to start (one line, exit 2) rather than fail inside a worker
     if host:
@@ -168,6 +180,7 @@ def serve(
     settings = Settings()
     from service.logs import uvicorn_log_config
 
+    signal.signal(signal.SIGTERM, _exit_after_drain)
     uvicorn.run(
         "service.app:create_app",
         factory=True,

@@ -25,6 +25,7 @@ from service.encoder import QueryEncoder
 from service.retrieval import Mode, Query, RetrievalParams, Retriever, ScoredChunk
 from service.safety import FAIL_CLOSED, SafetyLayer, SafetyResult
 from service.scope import ScopeGate
+from service.vocabulary import Vocabulary, focus
 
 log = logging.getLogger("stride.engine")
 
@@ -45,7 +46,9 @@ SafetyLevel = Literal["none", "see_doctor", "urgent", "emergency"]
 class AbstainParams:
     """Calibrated on the eval set's dev split (see eval/EXPERIMENTS.md)."""
 
-    min_dense: float = 0.33  # cosine of the question to the best chunk
+    # Best chunk's retrieval score, on each mode's own scale (hybrid: weighted sum of cosine
+    # and squashed BM25; dense: cosine; bm25: squashed BM25), so the baselines abstain fairly.
+    min_score: tuple[tuple[str, float], ...] = (("hybrid", 0.26), ("dense", 0.33), ("bm25", 0.15))
     min_relevance: float = 0.40  # best quotable sentence's relevance
 
 
@@ -102,6 +105,15 @@ class Message:
     content: str
 
 
+def encodable(text: str) -> str:
+    """The text with lone surrogates replaced ("?"), so the Rust tokenizer can take it.
+
+    JSON bodies cannot carry them (the API rejects those with 422), but a command-line
+    argument in a non-UTF-8 encoding arrives as surrogate escapes (`stride ask $'\\xff'`).
+    """
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
+
+
 class Engine:
     def __init__(
         self,
@@ -117,6 +129,7 @@ class Engine:
         self.encoder = encoder
         self.safety = safety
         self.scope = scope or ScopeGate.load()
+        self.vocabulary = Vocabulary([s.text for s in artifact.sentences] + [c.section for c in artifact.chunks], self.scope.also_covered)
         self.retriever = Retriever(artifact, retrieval)
         self.composer = Composer(artifact, composition)
         self.abstain = abstain or AbstainParams()
@@ -152,7 +165,7 @@ class Engine:
 
     def retrieve(self, messages: list[Message], k: int = 10, mode: Mode = "hybrid") -> list[Passage]:
         """Ranked chunks for the conversation's last turn (what evaluation scores retrieval on)."""
-        query = self.query([m.content for m in messages if m.role == "user"])
+        query = self.query([encodable(m.content) for m in messages if m.role == "user"])
         chunks = self.artifact.chunks
         return [Passage(chunks[h.index].doc_id, chunks[h.index].start, chunks[h.index].end, h.score) for h in self.retriever.search(query, k=k, mode=mode)]
 
@@ -166,28 +179,32 @@ class Engine:
             return FAIL_CLOSED
 
     def answer(self, messages: list[Message], mode: Mode = "hybrid") -> ChatResult:
-        user_turns = [m.content for m in messages if m.role == "user"]
+        user_turns = [encodable(m.content) for m in messages if m.role == "user"]
         safety = self.check_safety(user_turns)
         if safety.level in ("emergency", "urgent"):
             # No self-care text at all: nothing that could delay care.
             return ChatResult(safety.message or FAIL_CLOSED.message or "", [], safety, abstained=False)
         resolved = followups.resolve(user_turns)
-        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {resolved.text}")
+        # Judge what is asked, not the story around it: a long message's last questions.
+        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {focus(resolved.text)}")
         if out_of_scope:
             return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug={"scope": out_of_scope})
+        missing = self.vocabulary.uncovered(resolved.text)
+        if missing:
+            return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug={"uncovered": missing})
         query = self.query(user_turns)
         hits = self.retriever.search(query, k=self.composer.params.chunks, mode=mode)
         composition = self.composer.compose(query, hits)
-        top_dense = max((h.dense for h in hits), default=0.0)
-        debug = {"dense": round(top_dense, 4), "relevance": round(composition.relevance, 4), "coverage": round(composition.coverage, 4), "chunks": [h.index for h in hits]}
-        if self.should_abstain(composition, top_dense):
+        top_score = hits[0].score if hits else 0.0
+        debug = {"score": round(top_score, 4), "relevance": round(composition.relevance, 4), "coverage": round(composition.coverage, 4), "chunks": [h.index for h in hits]}
+        if self.should_abstain(composition, top_score, mode):
             return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug=debug)
         text, citations = self.render(composition)
         return ChatResult(text, citations, safety, abstained=False, debug=debug)
 
-    def should_abstain(self, composition: Composition, top_dense: float) -> bool:
+    def should_abstain(self, composition: Composition, top_score: float, mode: Mode = "hybrid") -> bool:
         p = self.abstain
-        return composition.lead is None or top_dense < p.min_dense or composition.relevance < p.min_relevance
+        return composition.lead is None or top_score < dict(p.min_score)[mode] or composition.relevance < p.min_relevance
 
     def render(self, composition: Composition) -> tuple[str, list[Citation]]:
         citations = [self._citation(n, quote) for n, quote in enumerate(composition.quotes, start=1)]

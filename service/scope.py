@@ -31,6 +31,7 @@ class ScopeRule:
 class ScopeGate:
     version: str
     rules: tuple[ScopeRule, ...]
+    also_covered: tuple[str, ...] = ()  # lay words for things the articles cover in other words
 
     @classmethod
     def load(cls, path: Path = DEFAULT_SCOPE_PATH) -> ScopeGate:
@@ -51,7 +52,7 @@ class ScopeGate:
                 rules.append(ScopeRule(rule_id, compile_all(raw["patterns"]), compile_all(raw.get("unless", []))))
             except re.error as exc:
                 raise ScopeRulesError(f"scope rule {rule_id}: bad pattern ({exc})") from exc
-        return cls(str(data.get("version", "")), tuple(rules))
+        return cls(str(data.get("version", "")), tuple(rules), tuple(str(w).lower() for w in data.get("also_covered", [])))
 
     def out_of_scope(self, text: str) -> str | None:
         """Id of the first rule the question falls under, or None."""

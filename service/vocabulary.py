@@ -1,0 +1,121 @@
+"""Does the corpus even contain the words a question hinges on?
+
+Retrieval scores say a question is *about* running and hips; they cannot tell that
+"Is naproxen better than ibuprofen?" or "Should I take creatine?" asks for something no
+article says. A question whose focus (its interrogative sentence) names a specific term
+that appears nowhere in the articles is not covered.
+
+"Specific" means rare in general English (wordfreq Zipf frequency below
+`SPECIFIC_ZIPF`): common words like "schedule" or "buy" carry no subject, and
+misspellings of article words ("strech", "flexers") or chat-speak ("shud", "killin")
+are forgiven.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+from wordfreq import zipf_frequency
+
+SPECIFIC_ZIPF = 3.3
+# Below this a word is more likely a misspelling than a rare real word ("strech" 1.7,
+# "flexers" 0.0 vs "creatine" 2.8), so only then is it matched to a nearby article word.
+MISSPELLING_ZIPF = 2.5
+_WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+# Chat-speak and filler that say nothing about the subject.
+_FILLER = frozenset(
+    "u ur ya y n r pls plz thx ty ppl im ive id dont cant wont didnt doesnt isnt shud shld wud cud coz cuz bc abt tho rly "
+    "lol lmao haha hahaha omg btw idk tbh imo hey hi hello thanks thank guys anyone gonna wanna gotta kinda sorta ok okay "
+    "yeah yep nope whats hows".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    return [w.removesuffix("'s") for w in _WORD.findall(text.lower().replace("\u2019", "'"))]
+
+
+LONG_MESSAGE_WORDS = 60
+
+
+def focus(text: str, *, short_whole: bool = True) -> str:
+    """The part of a message that asks: a short message whole; of a long one, its last
+    questions (else its last sentence).
+
+    A long message about someone's training week asks one thing at the end; the words of
+    the story around it are not the subject. A short one ("My shoulder aches on long runs.
+    Why?") needs all its words.
+    """
+    if short_whole and len(text.split()) <= LONG_MESSAGE_WORDS:
+        return text
+    sentences = [s for s in _SENTENCE_BREAK.split(text.strip()) if s.strip()]
+    questions = [s for s in sentences if "?" in s]
+    if questions:
+        return " ".join(questions[-2:])
+    return sentences[-1] if sentences else text
+
+
+class Vocabulary:
+    def __init__(self, texts: list[str], also_covered: tuple[str, ...] = ()) -> None:
+        found: set[str] = set(also_covered)
+        for text in texts:
+            for word in words(text):
+                found.add(word)
+                found.update(part for part in word.split("-") if part)
+        self.words = frozenset(found)
+        self.stems = frozenset(_stemmer().stemWord(w) for w in found)
+        self._by_initial: dict[str, list[str]] = {}
+        for word in sorted(found):
+            self._by_initial.setdefault(word[0], []).append(word)
+
+    def covers(self, word: str) -> bool:
+        if word in self.words or _stemmer().stemWord(word) in self.stems:
+            return True
+        if len(word) >= 5 and any(word in known for known in self.words):
+            return True  # "arthritis" in "osteoarthritis", "stretch" in "stretches"
+        if "-" in word:
+            return all(self.covers(part) for part in word.split("-") if part)
+        return zipf_frequency(word, "en") < MISSPELLING_ZIPF and self._near_miss(word)
+
+    def _near_miss(self, word: str) -> bool:
+        """A misspelling of an article word: one edit away (two for long words)."""
+        if len(word) < 4:
+            return False
+        limit = 1 if len(word) <= 6 else 2
+        candidates = self._by_initial.get(word[0], ())
+        return any(abs(len(c) - len(word)) <= limit and _distance(word, c, limit) <= limit for c in candidates)
+
+    def uncovered(self, text: str) -> list[str]:
+        """Specific words of the question's focus that no article contains."""
+        missing = []
+        # Only the asking sentences: "no fever, not breathless — which stretch helps?" hinges
+        # on "stretch", not on the symptoms ruled out before it.
+        for word in words(focus(text, short_whole=False)):
+            if len(word) < 3 or word in STOPWORDS_EN_PLUS or word in _FILLER or self.covers(word):
+                continue
+            if word.endswith("in") and zipf_frequency(word + "g", "en") >= SPECIFIC_ZIPF:  # "killin", "runnin"
+                continue
+            if zipf_frequency(word, "en") < SPECIFIC_ZIPF:
+                missing.append(word)
+        return missing
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance, giving up early once it exceeds `limit`."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]

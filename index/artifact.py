@@ -119,6 +119,8 @@ def read_manifest(path: Path) -> dict[str, Any]:
 def staleness(manifest: dict[str, Any], corpus_dir: Path) -> str | None:
     """Why the artifact no longer matches the corpus or the installed model, or None."""
     built_corpus = manifest.get("corpus", {}).get("files", {})
+    if not corpus_dir.is_dir():
+        return f"corpus folder {corpus_dir} does not exist"
     current = corpus_fingerprint(corpus_dir)
     for name in sorted(set(built_corpus) | set(current)):
         if name not in current:

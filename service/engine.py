@@ -151,7 +151,9 @@ class Engine:
 
     def query(self, user_turns: list[str]) -> Query:
         """The retrieval query for the last turn: one encoder pass, context blended in for follow-ups."""
-        resolved = followups.resolve(user_turns)
+        return self._query(followups.resolve(user_turns))
+
+    def _query(self, resolved: followups.ResolvedQuery) -> Query:
         tokens = lexical.tokens([resolved.text])[0]
         if resolved.context is None:
             return Query(resolved.text, self.encoder.encode([resolved.text])[0], tokens, [])
@@ -192,7 +194,7 @@ class Engine:
         missing = self.vocabulary.uncovered(resolved.text)
         if missing:
             return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug={"uncovered": missing})
-        query = self.query(user_turns)
+        query = self._query(resolved)
         hits = self.retriever.search(query, k=self.composer.params.chunks, mode=mode)
         composition = self.composer.compose(query, hits)
         top_score = hits[0].score if hits else 0.0

@@ -58,6 +58,7 @@ class ComposeParams:
     overlap_weight: float = 0.35
     chunk_weight: float = 0.6
     quantity_bonus: float = 0.15
+    own_words_weight: float = 2.0  # a follow-up's own words vs the earlier turns' words
     mmr_lambda: float = 0.75
     duplicate_cosine: float = 0.88
     relative_floor: float = 0.6  # keep units scoring at least this share of the best one
@@ -134,8 +135,12 @@ class Composer:
             return []
         ids = np.array(sorted(chunk_score))
         cosines = self.artifact.sentence_vectors[ids] @ query.vector
-        wanted = set(query.tokens) | set(query.context_tokens)
-        wanted_weight = sum(self.idf(t) for t in wanted) or 1.0
+        # The follow-up's own words count double: "what about foot strike?" is about foot
+        # strike, with the earlier turns as background.
+        weight = {t: self.idf(t) for t in query.context_tokens}
+        weight.update({t: p.own_words_weight * self.idf(t) for t in query.tokens})
+        wanted = set(weight)
+        wanted_weight = sum(weight.values()) or 1.0
         wants_amount = bool(_QUANTITY_QUESTION.search(query.text))
         units: list[_Unit] = []
         for sid, cosine in zip(ids.tolist(), cosines.tolist()):
@@ -144,7 +149,7 @@ class Composer:
                 continue
             first = sid - 1 if self._leans_back(sid) and (sid - 1) in chunk_score else sid
             tokens = self.artifact.sentence_tokens[sid] | (self.artifact.sentence_tokens[first] if first != sid else frozenset())
-            overlap = sum(self.idf(t) for t in wanted & tokens) / wanted_weight
+            overlap = sum(weight[t] for t in wanted & tokens) / wanted_weight
             relevance = p.sentence_weight * cosine + p.overlap_weight * overlap + p.chunk_weight * chunk_score[sid]
             if wants_amount and _QUANTITY.search(sentence.text):
                 relevance += p.quantity_bonus
@@ -159,7 +164,8 @@ class Composer:
             return False
         if sentence.kind == "list":
             return True
-        return not text.endswith("?") and len(text.split()) >= self.params.min_words
+        # Questions and bare lead-ins ("Treatments for hip pain include:") answer nothing alone.
+        return not text.endswith(("?", ":")) and len(text.split()) >= self.params.min_words
 
     def _leans_back(self, sid: int) -> bool:
         sentences = self.artifact.sentences

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from index import artifact as index_artifact
 from index import lexical
 from index.artifact import IndexArtifact
@@ -157,9 +159,14 @@ class Engine:
         tokens = lexical.tokens([resolved.text])[0]
         if resolved.context is None:
             return Query(resolved.text, self.encoder.encode([resolved.text])[0], tokens, [])
-        # The encoder reads the follow-up in the words of the earlier turns ("I think I have a
-        # labral tear. how do I treat it?"); BM25 carries the earlier words at a lower weight.
-        vector = self.encoder.encode([f"{resolved.context} {resolved.text}"])[0]
+        # One forward pass over a batch of two: the follow-up read in the words of the earlier
+        # turns ("I think I have a labral tear. how do I treat it?"), and the follow-up alone,
+        # so what it newly asks ("what about foot strike?") is not drowned by the topic.
+        # Summed with equal weight (EXPERIMENTS.md §3); BM25 carries the earlier words at a
+        # lower weight.
+        in_context, alone = self.encoder.encode([f"{resolved.context} {resolved.text}", resolved.text])
+        vector = in_context + alone
+        vector /= max(float(np.linalg.norm(vector)), 1e-12)
         return Query(resolved.text, vector, tokens, lexical.tokens([resolved.context])[0])
 
     def search(self, text: str, k: int = 5, mode: Mode = "hybrid") -> list[ScoredChunk]:

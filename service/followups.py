@@ -22,12 +22,26 @@ _LEANING_START = re.compile(
 )
 _PRONOUN = re.compile(r"\b(it|its|it's|that|this|those|these|they|them|there)\b", re.IGNORECASE)
 MAX_TURNS_CARRIED = 2
+# "No fever, no numbness, I didn't fall — just a sore outer hip": the ruled-out symptoms are
+# not what to search for. A negation cue and the words after it, up to the next punctuation,
+# are left out of the retrieval query ("not getting better" is kept: that is the question).
+_RULED_OUT = re.compile(
+    r"\b(?:no|without|zero|never had|didn'?t|did not|don'?t have|do not have|haven'?t had|not)\b"
+    r"(?!\s+(?:getting|improving|better|going away|helping|working|sure|only|just|much|really))"
+    r"[^,.;:!?()\n\u2013\u2014-]{0,40}",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
 class ResolvedQuery:
-    text: str  # the last user message
+    text: str  # the last user message, ruled-out symptoms left out
     context: str | None  # earlier user turns to carry over, or None
+
+
+def without_ruled_out(message: str) -> str:
+    stripped = " ".join(_RULED_OUT.sub(" ", message).split()).lstrip(",;:- ")
+    return stripped if lexical.tokens([stripped])[0] else message
 
 
 def is_follow_up(message: str) -> bool:
@@ -41,8 +55,8 @@ def is_follow_up(message: str) -> bool:
 
 def resolve(user_turns: list[str]) -> ResolvedQuery:
     """The retrieval query for the last user turn, given all user turns in order."""
-    last = user_turns[-1]
-    earlier = [turn for turn in user_turns[:-1] if turn.strip()]
+    last = without_ruled_out(user_turns[-1])
+    earlier = [without_ruled_out(turn) for turn in user_turns[:-1] if turn.strip()]
     if not earlier or not is_follow_up(last):
         return ResolvedQuery(last, None)
     return ResolvedQuery(last, " ".join(earlier[-MAX_TURNS_CARRIED:]))

@@ -155,3 +155,17 @@ def test_cli_ask_prints_answer_sources_and_json():
     as_json = run("--json", "I think I broke my hip in a fall and can't walk")
     payload = json.loads(as_json.stdout)
     assert payload["safety"]["level"] == "emergency"
+
+
+@pytest.mark.parametrize(
+    ("message", "kept"),
+    [
+        ("No fever, no numbness and I didn't fall - just a sore outer hip after long runs. What helps?", "just a sore outer hip after long runs. What helps?"),
+        ("my hip pain is not getting better after rest", "my hip pain is not getting better after rest"),
+        ("I fell in love with running but my hip aches, why?", "I fell in love with running but my hip aches, why?"),
+    ],
+)
+def test_ruled_out_symptoms_leave_the_retrieval_query(message: str, kept: str):
+    from service.followups import without_ruled_out
+
+    assert without_ruled_out(message) == kept

@@ -1,0 +1,131 @@
+"""Latency, measured side by side in one run: the floor (query encoding alone), the whole
+in-process answer, and the whole HTTP round trip to a real server; plus start-up time
+and resident memory of that server.
+
+    .venv/bin/python bench/latency.py [--repeat 10] [--threads 1]
+
+Prints a Markdown table; copy it into bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+QUESTIONS = [
+    "why do my hips hurt when I run",
+    "how long should I ice my hip",
+    "what stretches help tight hip flexors",
+    "is foam rolling good for sore hips after a long run?",
+    "hip clicks and catches when i run",
+    "what causes IT band syndrome",
+    "how often should I replace my running shoes",
+    "whats the best way to strengthen my glutes",
+    "should I use heat or ice on my hip",
+    "when should I see a physical therapist about hip pain",
+    "what is hip bursitis",
+    "how do I do clamshells",
+]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def timed(fn, repeat: int) -> list[float]:
+    for q in QUESTIONS:  # warm-up
+        fn(q)
+    samples = []
+    for _ in range(repeat):
+        for q in QUESTIONS:
+            started = time.perf_counter()
+            fn(q)
+            samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            total = int(line.split()[1])
+    return total / 1024
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("STRIDE_ENCODER_THREADS", "0") or 0), help="encoder threads (0: the service default)")
+    args = parser.parse_args()
+
+    from service.config import Settings
+    from service.engine import Engine, Message
+
+    settings = Settings(rate_limit="", encoder_threads=args.threads)
+    engine = Engine.load(settings)
+    rows: list[tuple[str, list[float]]] = []
+    rows.append(("query encoding (onnxruntime, serving path) = floor", timed(lambda q: engine.encoder.encode([q]), args.repeat)))
+
+    from index.embedding import load_sentence_transformer, model_dir
+
+    torch_model = load_sentence_transformer(model_dir())
+    rows.append(("query encoding (sentence-transformers on torch)", timed(lambda q: torch_model.encode([q], normalize_embeddings=True), args.repeat)))
+    del torch_model
+
+    rows.append(("full answer, in process", timed(lambda q: engine.answer([Message("user", q)]), args.repeat)))
+
+    port = free_port()
+    env = {**os.environ, "STRIDE_RATE_LIMIT": "", "STRIDE_PORT": str(port), "STRIDE_WORKERS": "1"}
+    if args.threads:
+        env["STRIDE_ENCODER_THREADS"] = str(args.threads)
+    started = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "stride", "serve", "--no-build", "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=10) as client:
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.perf_counter() - started > 60:
+                    raise SystemExit("server did not become ready")
+                time.sleep(0.05)
+            ready_s = time.perf_counter() - started
+            rows.append(("full answer, HTTP round trip (1 worker)", timed(lambda q: client.post("/api/chat", json={"messages": [{"role": "user", "content": q}]}).raise_for_status(), args.repeat)))
+            memory = rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    floor = statistics.median(rows[0][1])
+    print(f"{len(QUESTIONS)} questions x {args.repeat} repeats, encoder threads {engine.encoder._session.get_session_options().intra_op_num_threads}\n")
+    print("| path | p50 ms | p95 ms | p50 / floor |")
+    print("|---|---:|---:|---:|")
+    for name, samples in rows:
+        p50 = statistics.median(samples)
+        print(f"| {name} | {p50:.2f} | {percentile(samples, 0.95):.2f} | {p50 / floor:.2f}x |")
+    print(f"\nserver ready after {ready_s:.2f} s (process start to /readyz 200, index already built); resident memory {memory:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

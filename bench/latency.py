@@ -79,7 +79,7 @@ def main() -> None:
     from service.config import Settings
     from service.engine import Engine, Message
 
-    settings = Settings(rate_limit="", encoder_threads=args.threads)
+    settings = Settings(rate_limit="", **({"encoder_threads": args.threads} if args.threads else {}))
     engine = Engine.load(settings)
     rows: list[tuple[str, list[float]]] = []
     rows.append(("query encoding (onnxruntime, serving path) = floor", timed(lambda q: engine.encoder.encode([q]), args.repeat)))

@@ -23,9 +23,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    # Threads one query encoding may use. With several workers on 2 cores, 1 each avoids
-    # oversubscription; a single worker may use 2.
-    encoder_threads: int = 0  # 0 = cores // workers
+    # Threads one query encoding may use. Requests already run concurrently in the thread
+    # pool, so 1 avoids oversubscribing the cores (bench/RESULTS.md: 1 thread beat 2 under
+    # load; 2 only helps a lone request by ~1 ms).
+    encoder_threads: int = 1
     # Rebuild a missing or stale index at start-up instead of refusing to serve.
     auto_build: bool = False
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -141,8 +140,7 @@ class Engine:
         """Load a checked artifact; raises IndexUnavailable / SafetyRulesError with one-line messages."""
         safety = SafetyLayer.load(settings.safety_rules)
         artifact = index_artifact.load(settings.index_dir, settings.corpus_dir)
-        threads = settings.encoder_threads or max(1, (os.cpu_count() or 1) // max(1, settings.workers))
-        encoder = QueryEncoder(artifact.query_encoder_path, artifact.tokenizer_path, threads=threads)
+        encoder = QueryEncoder(artifact.query_encoder_path, artifact.tokenizer_path, threads=settings.encoder_threads)
         return cls(artifact, encoder, safety, ScopeGate.load(settings.scope_rules))
 
     @property

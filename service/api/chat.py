@@ -7,7 +7,7 @@ import re
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from service.api.deps import EngineDep, RateLimited, RuntimeDep, answer
 from service.api.schemas import ChatRequest, ChatResponse, ErrorResponse
@@ -33,7 +33,9 @@ async def chat(body: ChatRequest, runtime: RuntimeDep, engine: EngineDep):
     """
     result = await answer(runtime, engine, [Message(m.role, m.content) for m in body.messages])
     if not body.stream:
-        return result.payload()
+        # Returned as a response so FastAPI doesn't re-validate what the engine built;
+        # `response_model` still documents the shape.
+        return JSONResponse(result.payload())
     return StreamingResponse(sse_events(result), media_type="text/event-stream", headers=SSE_HEADERS)
 
 

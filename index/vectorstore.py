@@ -34,6 +34,9 @@ def save(index: faiss.Index, path: Path) -> None:
 
 
 def load(path: Path) -> faiss.Index:
+    # One query at a time: OpenMP's thread team costs more than it saves and competes with
+    # the other requests running in parallel.
+    faiss.omp_set_num_threads(1)
     index = faiss.read_index(str(path))
     if isinstance(index, faiss.IndexHNSW):
         index.hnsw.efSearch = HNSW_EF_SEARCH

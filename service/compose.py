@@ -179,7 +179,8 @@ class Composer:
         best = units[0].relevance
         pool = [u for u in units if u.relevance >= p.relative_floor * best]
         # One matrix product instead of a dot product per pair inside the MMR loop.
-        similarity = np.stack([u.vector for u in pool]) @ np.stack([u.vector for u in pool]).T
+        vectors = self.artifact.sentence_vectors[[u.last for u in pool]]
+        similarity = vectors @ vectors.T
         relevance = np.array([u.relevance for u in pool])
         closest = np.zeros(len(pool))  # similarity to the nearest chosen unit
         open_ = np.ones(len(pool), dtype=bool)

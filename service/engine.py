@@ -8,9 +8,9 @@ holds no per-request state, so concurrent requests share it safely.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -75,13 +75,14 @@ class ChatResult:
     disclaimer: str = DISCLAIMER
     debug: dict = field(default_factory=dict, compare=False)
 
-    @property
+    @cached_property
     def id(self) -> str:
         """Stable id of this answer (feedback refers to it); a hash, not a stored record."""
-        body = json.dumps([self.answer, [asdict(c) for c in self.citations]], ensure_ascii=False)
-        return hashlib.sha256(body.encode()).hexdigest()[:24]
+        spans = "|".join(f"{c.doc_id}:{c.start}-{c.end}" for c in self.citations)
+        return hashlib.sha256(f"{self.answer}\x00{spans}".encode()).hexdigest()[:24]
 
-    def payload(self) -> dict:
+    @cached_property
+    def _payload(self) -> dict:
         return {
             "id": self.id,
             "answer": self.answer,
@@ -90,6 +91,10 @@ class ChatResult:
             "abstained": self.abstained,
             "disclaimer": self.disclaimer,
         }
+
+    def payload(self) -> dict:
+        """The API's JSON body (built once; callers get a shallow copy)."""
+        return dict(self._payload)
 
 
 @dataclass(frozen=True)

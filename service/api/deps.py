@@ -87,5 +87,7 @@ async def answer(runtime: Runtime, engine: Engine, messages: list[Message]) -> C
     }
     if settings.log_messages:  # operator opt-in only
         extra["message_text"] = messages[-1].content
-    log.info("answer", extra=extra)
+    # Outcomes are counted in /metrics; a log line per answer is for debugging (or when the
+    # operator asked for message text), not worth its cost on every request.
+    log.log(logging.INFO if settings.log_messages else logging.DEBUG, "answer", extra=extra)
     return result

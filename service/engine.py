@@ -51,6 +51,9 @@ class AbstainParams:
     # and squashed BM25; dense: cosine; bm25: squashed BM25), so the baselines abstain fairly.
     min_score: tuple[tuple[str, float], ...] = (("hybrid", 0.26), ("dense", 0.33), ("bm25", 0.15))
     min_relevance: float = 0.40  # best quotable sentence's relevance
+    # A weak chunk score is forgiven when a sentence matches well: MiniLM scores "how often
+    # should I do clamshells" at 0.16 cosine against the clamshell instructions.
+    rescue_relevance: float = 0.50
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,7 @@ class Engine:
         return self._query(followups.resolve(user_turns))
 
     def _query(self, resolved: followups.ResolvedQuery) -> Query:
+        resolved = followups.ResolvedQuery(self.vocabulary.corrected(resolved.text), resolved.context and self.vocabulary.corrected(resolved.context))
         tokens = lexical.tokens([resolved.text])[0]
         if resolved.context is None:
             return Query(resolved.text, self.encoder.encode([resolved.text])[0], tokens, [])
@@ -198,7 +202,8 @@ class Engine:
             return ChatResult(safety.message or FAIL_CLOSED.message or "", [], safety, abstained=False)
         resolved = followups.resolve(user_turns)
         # Judge what is asked, not the story around it: a long message's last questions.
-        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {focus(resolved.text)}")
+        # The subject may have been set in an earlier turn ("…my hip" then "when can I run again?").
+        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {focus(resolved.text)}", conversation=" ".join(user_turns))
         if out_of_scope:
             return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug={"scope": out_of_scope})
         missing = self.vocabulary.uncovered(resolved.text)
@@ -216,7 +221,9 @@ class Engine:
 
     def should_abstain(self, composition: Composition, top_score: float, mode: Mode = "hybrid") -> bool:
         p = self.abstain
-        return composition.lead is None or top_score < dict(p.min_score)[mode] or composition.relevance < p.min_relevance
+        if composition.lead is None or composition.relevance < p.min_relevance:
+            return True
+        return top_score < dict(p.min_score)[mode] and composition.relevance < p.rescue_relevance
 
     def render(self, composition: Composition) -> tuple[str, list[Citation]]:
         citations = [self._citation(n, quote) for n, quote in enumerate(composition.quotes, start=1)]

@@ -32,6 +32,7 @@ class ScopeGate:
     version: str
     rules: tuple[ScopeRule, ...]
     also_covered: tuple[str, ...] = ()  # lay words for things the articles cover in other words
+    topic: tuple[re.Pattern[str], ...] = ()  # a question matching none of these is off the articles' subject
 
     @classmethod
     def load(cls, path: Path = DEFAULT_SCOPE_PATH) -> ScopeGate:
@@ -52,9 +53,16 @@ class ScopeGate:
                 rules.append(ScopeRule(rule_id, compile_all(raw["patterns"]), compile_all(raw.get("unless", []))))
             except re.error as exc:
                 raise ScopeRulesError(f"scope rule {rule_id}: bad pattern ({exc})") from exc
-        return cls(str(data.get("version", "")), tuple(rules), tuple(str(w).lower() for w in data.get("also_covered", [])))
+        try:
+            topic = tuple(re.compile(p, re.IGNORECASE) for p in data.get("topic", []))
+        except re.error as exc:
+            raise ScopeRulesError(f"scope topic: bad pattern ({exc})") from exc
+        return cls(str(data.get("version", "")), tuple(rules), tuple(str(w).lower() for w in data.get("also_covered", [])), topic)
 
-    def out_of_scope(self, text: str) -> str | None:
-        """Id of the first rule the question falls under, or None."""
+    def out_of_scope(self, text: str, conversation: str | None = None) -> str | None:
+        """Id of the first rule the question falls under, "off-topic" when the conversation
+        (default: the question) never touches the articles' subject, or None."""
         normalised = " ".join(text.replace("\u2019", "'").split())
+        if self.topic and not any(p.search(conversation if conversation is not None else normalised) for p in self.topic):
+            return "off-topic"
         return next((rule.id for rule in self.rules if rule.matches(normalised)), None)

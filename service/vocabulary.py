@@ -25,6 +25,7 @@ SPECIFIC_ZIPF = 3.3
 # "flexers" 0.0 vs "creatine" 2.8), so only then is it matched to a nearby article word.
 MISSPELLING_ZIPF = 2.5
 _WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
+_WORD_ANY_CASE = re.compile(r"[A-Za-z]{4,}")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 # Chat-speak and filler that say nothing about the subject.
 _FILLER = frozenset(
@@ -87,11 +88,35 @@ class Vocabulary:
 
     def _near_miss(self, word: str) -> bool:
         """A misspelling of an article word: one edit away (two for long words)."""
+        return self._nearest(word) is not None
+
+    def _nearest(self, word: str) -> str | None:
         if len(word) < 4:
-            return False
+            return None
         limit = 1 if len(word) <= 6 else 2
-        candidates = self._by_initial.get(word[0], ())
-        return any(abs(len(c) - len(word)) <= limit and _distance(word, c, limit) <= limit for c in candidates)
+        best: tuple[int, float, str] | None = None
+        for candidate in self._by_initial.get(word[0], ()):
+            if abs(len(candidate) - len(word)) <= limit:
+                distance = _distance(word, candidate, limit)
+                # Closest first; among equals the commoner word ("offen" → "often", not "offer").
+                key = (distance, -zipf_frequency(candidate, "en"), candidate)
+                if distance <= limit and (best is None or key < best):
+                    best = key
+        return best[2] if best else None
+
+    def corrected(self, text: str) -> str:
+        """The text with likely misspellings of article words replaced ("strech" → "stretch",
+        "flexers" → "flexors"), so BM25 and the encoder see the words the articles use.
+        Only words rare enough to be misspellings (wordfreq Zipf < 2.5) are touched."""
+
+        def fix(match: re.Match[str]) -> str:
+            word = match.group(0)
+            lower = word.lower()
+            if lower in self.words or lower in _FILLER or zipf_frequency(lower, "en") >= MISSPELLING_ZIPF:
+                return word
+            return self._nearest(lower) or word
+
+        return _WORD_ANY_CASE.sub(fix, text)
 
     def uncovered(self, text: str) -> list[str]:
         """Specific words of the question's focus that no article contains."""

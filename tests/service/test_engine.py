@@ -135,8 +135,10 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
     ("question", "rule"),
     [
         ("how many mg of ibuprofen can I take", "medication-dose"),
-        ("best knee brace for running?", "other-body-parts"),
-        ("build me a half marathon training plan", "training-plans"),
+        ("my knee hurts on long runs, why?", "other-body-parts"),
+        ("best knee brace for running?", "off-topic"),
+        ("build me a half marathon training plan so my hips stop hurting", "training-plans"),
+        ("build me a half marathon training plan", "off-topic"),
         ("should I get an MRI for my hip", "imaging-and-tests"),
         ("why do my hips hurt when I run", None),
         ("what is the single-leg knee lift?", None),
@@ -169,3 +171,27 @@ def test_ruled_out_symptoms_leave_the_retrieval_query(message: str, kept: str):
     from service.followups import without_ruled_out
 
     assert without_ruled_out(message) == kept
+
+
+@pytest.mark.parametrize(
+    ("question", "covered"),
+    [
+        ("is running good for weight loss", False),
+        ("best time of day to go running", False),
+        ("how do I warm up properly", True),
+        ("why do my hips hurt when I run", True),
+    ],
+)
+def test_topic_gate(question: str, covered: bool):
+    assert (ScopeGate.load().out_of_scope(question) != "off-topic") is covered
+
+
+def test_topic_set_in_an_earlier_turn_still_counts(engine: Engine):
+    result = ask(engine, "I strained my hip flexor last week", "when and how do I get back to running?")
+    assert not result.abstained, result.debug
+
+
+def test_misspellings_of_article_words_are_corrected(engine: Engine):
+    assert engine.vocabulary.corrected("how offen should i do clamshells") == "how often should i do clamshells"
+    assert engine.vocabulary.corrected("wat stretches 4 tight hip flexers") == "wat stretches 4 tight hip flexors"
+    assert not ask(engine, "how offen should i do clamshells n bridges").abstained

@@ -112,6 +112,9 @@ class Composer:
         n = len(artifact.sentences)
         self._idf = {token: math.log(1 + (n - df + 0.5) / (df + 0.5)) for token, df in artifact.document_frequency.items()}
         self._unseen_idf = math.log(1 + (n + 0.5) / 0.5)
+        # Per-sentence facts that never change: decided once here, not on every request.
+        self._can_quote = [self._quotable(s) for s in artifact.sentences]
+        self._leans = [self._leans_back(i) for i in range(n)]
 
     def compose(self, query: Query, hits: list[ScoredChunk]) -> Composition:
         units = self._candidates(query, hits)
@@ -145,9 +148,9 @@ class Composer:
         units: list[_Unit] = []
         for sid, cosine in zip(ids.tolist(), cosines.tolist()):
             sentence = sentences[sid]
-            if not self._quotable(sentence):
+            if not self._can_quote[sid]:
                 continue
-            first = sid - 1 if self._leans_back(sid) and (sid - 1) in chunk_score else sid
+            first = sid - 1 if self._leans[sid] and (sid - 1) in chunk_score else sid
             tokens = self.artifact.sentence_tokens[sid] | (self.artifact.sentence_tokens[first] if first != sid else frozenset())
             overlap = sum(weight[t] for t in wanted & tokens) / wanted_weight
             relevance = p.sentence_weight * cosine + p.overlap_weight * overlap + p.chunk_weight * chunk_score[sid]
@@ -212,7 +215,7 @@ class Composer:
             nxt = sentences[last + 1]
             if nxt.doc_id != sentences[last].doc_id or nxt.section != sentences[last].section:
                 break
-            if any(o.first <= last + 1 <= o.last for o in others) or not self._quotable(nxt):
+            if any(o.first <= last + 1 <= o.last for o in others) or not self._can_quote[last + 1]:
                 break
             if relevance.get(last + 1, 0.0) < floor and not _ANAPHORIC.match(nxt.text):
                 break

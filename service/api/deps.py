@@ -65,7 +65,10 @@ async def answer(runtime: Runtime, engine: Engine, messages: list[Message]) -> C
     """Run the pipeline off the event loop, bounded in concurrency and time."""
     settings = runtime.settings
     try:
-        await asyncio.wait_for(runtime.slots.acquire(), timeout=settings.request_timeout_s)
+        if runtime.slots.locked():  # only a full house pays for a timed wait
+            await asyncio.wait_for(runtime.slots.acquire(), timeout=settings.request_timeout_s)
+        else:
+            await runtime.slots.acquire()
     except TimeoutError:
         raise ApiError(503, "Stride is busy right now. Please try again in a moment.", "busy", {"Retry-After": "1"}) from None
     try:

@@ -163,7 +163,7 @@ class Engine:
 
     def _query(self, resolved: followups.ResolvedQuery) -> Query:
         resolved = followups.ResolvedQuery(self.vocabulary.corrected(resolved.text), resolved.context and self.vocabulary.corrected(resolved.context))
-        tokens = lexical.tokens([resolved.text])[0]
+        tokens = lexical.tokens([" ".join([resolved.text, *self.vocabulary.compounds(resolved.text)])])[0]
         if resolved.context is None:
             return Query(resolved.text, self.encoder.encode([resolved.text])[0], tokens, [])
         # One forward pass over a batch of two: the follow-up read in the words of the earlier

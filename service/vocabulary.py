@@ -104,6 +104,15 @@ class Vocabulary:
                     best = key
         return best[2] if best else None
 
+    def compounds(self, text: str) -> list[str]:
+        """Article words that contain a question word the articles never use on its own:
+        "arthritis" → "osteoarthritis". BM25 stems the two differently and would miss it."""
+        found: list[str] = []
+        for word in words(text):
+            if len(word) >= 6 and word not in self.words and word not in STOPWORDS_EN_PLUS:
+                found.extend(known for known in self.words if word in known and known != word)
+        return found
+
     def corrected(self, text: str) -> str:
         """The text with likely misspellings of article words replaced ("strech" → "stretch",
         "flexers" → "flexors"), so BM25 and the encoder see the words the articles use.

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from eval.metrics import METRIC_NAMES
-from eval.report import expected_label, fmt, html_table, md_table, page, short
+from eval.report import expected_label, fmt, html_table, md_table, page, rich_table, short
 
 # Metrics where a lower value is better (for the arrow colour).
 LOWER_IS_BETTER = frozenset({"wrongly_abstained_rate", "false_escalation_rate", "see_doctor_rate_non_escalate", "latency_p50_ms", "latency_p95_ms", "n_errors"})
@@ -113,13 +112,7 @@ def print_comparison(cmp: Comparison, console: Console) -> None:
     (header, rows), (fheader, frows) = _tables(cmp)
     if cmp.report_a.get("split") != cmp.report_b.get("split"):
         console.print(f"[yellow]warning:[/yellow] the runs used different splits ({cmp.report_a.get('split')} vs {cmp.report_b.get('split')}); deltas compare different items")
-    table = Table(title="Overall metrics, A → B")
-    table.add_column(header[0], no_wrap=True)
-    for h in header[1:]:
-        table.add_column(h, justify="right")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    console.print(rich_table("Overall metrics, A → B", header, rows))
     console.print(f"[bold]Items that flipped ({len(cmp.flips)})[/bold]")
     for f in cmp.flips:
         colour = "green" if f.now_passes else "red"

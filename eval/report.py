@@ -345,15 +345,20 @@ def write_report(report: dict[str, Any], folder: Path, gate: dict[str, Any] | No
     write_html(report, folder / "report.html", charts, gate)
 
 
-def print_summary(report: dict[str, Any], console: Console) -> None:
-    header, rows = systems_table(report)
-    table = Table(title=f"Stride eval · split {report['split']} · {report['target']}", show_lines=False)
+def rich_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
+    """A console table: the first column names the row, the others are right-aligned numbers."""
+    table = Table(title=title, show_lines=False)
     table.add_column(header[0], no_wrap=True)
     for h in header[1:]:
         table.add_column(h, justify="right")
     for row in rows:
         table.add_row(*row)
-    console.print(table)
+    return table
+
+
+def print_summary(report: dict[str, Any], console: Console) -> None:
+    header, rows = systems_table(report)
+    console.print(rich_table(f"Stride eval · split {report['split']} · {report['target']}", header, rows))
     primary = report["systems"][report["primary"]]
     cats = primary["per_category"]
     console.print(

@@ -51,7 +51,9 @@ def rate_limit(request: Request) -> None:
     if not runtime.limiter.enabled:
         return
     client = request.client.host if request.client else "unknown"
-    wait = runtime.limiter.retry_after(client)
+    # Feedback has its own bucket: someone who used up their questions can still rate answers.
+    bucket = "feedback" if request.url.path.endswith("/feedback") else "chat"
+    wait = runtime.limiter.retry_after(f"{client}|{bucket}")
     if wait is not None:
         route = getattr(request.scope.get("route"), "path", request.url.path)
         metrics.rate_limited.labels(route).inc()

@@ -54,3 +54,12 @@ def test_flood_is_limited_while_a_neighbour_is_served(guarded_server, json_error
         neighbour.close()
     after = rate_limited_total(httpx.get(f"{url}/metrics").text, "/api/chat")
     assert after - before >= 8  # 7 of the flood + the follow-up
+
+
+def test_feedback_has_its_own_bucket(server_factory):
+    server = server_factory("rate_limit_buckets", STRIDE_RATE_LIMIT="2/minute")
+    chat = {"messages": [{"role": "user", "content": "why do my hips hurt when I run"}]}
+    statuses = [httpx.post(f"{server.url}/api/chat", json=chat, timeout=30).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    feedback = httpx.post(f"{server.url}/api/feedback", json={"message_id": "abc", "rating": "up"}, timeout=30)
+    assert feedback.status_code == 202

@@ -11,7 +11,6 @@ import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -248,6 +247,3 @@ class Engine:
             url=f"/sources/{doc.doc_id}#{quote.start}-{quote.end}",
         )
 
-
-def engine_from_path(index_dir: Path, corpus_dir: Path, rules: Path) -> Engine:
-    return Engine.load(Settings(index_dir=index_dir, corpus_dir=corpus_dir, safety_rules=rules))

@@ -84,11 +84,8 @@ class Vocabulary:
             return True  # "arthritis" in "osteoarthritis", "stretch" in "stretches"
         if "-" in word:
             return all(self.covers(part) for part in word.split("-") if part)
-        return zipf_frequency(word, "en") < MISSPELLING_ZIPF and self._near_miss(word)
-
-    def _near_miss(self, word: str) -> bool:
-        """A misspelling of an article word: one edit away (two for long words)."""
-        return self._nearest(word) is not None
+        # A misspelling of an article word: one edit away (two for long words).
+        return zipf_frequency(word, "en") < MISSPELLING_ZIPF and self._nearest(word) is not None
 
     def _nearest(self, word: str) -> str | None:
         if len(word) < 4:

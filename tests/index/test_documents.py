@@ -162,9 +162,10 @@ def test_markdown_article_built_into_sections(extended_build, test_articles):
 
 
 def test_added_articles_are_searchable(extended_build, settings):
-    from service.engine import engine_from_path
+    from service.config import Settings
+    from service.engine import Engine
 
-    engine = engine_from_path(extended_build.index, extended_build.corpus, settings.safety_rules)
+    engine = Engine.load(Settings(index_dir=extended_build.index, corpus_dir=extended_build.corpus, safety_rules=settings.safety_rules))
     for query, doc_id in (("how do I do a glute bridge", "900_html_article"), ("leg swings and hip circles before a run", "901_markdown_article")):
         top = [engine.artifact.chunks[hit.index].doc_id for hit in engine.search(query, k=3)]
         assert doc_id in top, (query, top)

@@ -80,36 +80,12 @@ def index_check() -> None:
 
 def load_engine(settings: Settings):
     """The engine, or a one-line error and exit status 2."""
-    from index.artifact import IndexUnavailable
-    from index.embedding import ModelMissingError
-    from service.engine import Engine
-    from service.safety import SafetyRulesError
+    from service.engine import Engine, EngineUnavailable
 
     try:
         return Engine.load(settings)
-    except (IndexUnavailable, ModelMissingError) as exc:
+    except EngineUnavailable as exc:
         _fail(str(exc))
-    except SafetyRulesError as exc:
-        _fail(f"safety rules file {settings.safety_rules} is invalid: {exc}")
-
-
-def _precheck(settings: Settings) -> None:
-    """What would stop a worker from starting, checked without loading the model or index
-    into this (parent) process: that would hold ~200 MB for nothing."""
-    from index.artifact import IndexUnavailable, check
-    from index.embedding import ModelMissingError, model_dir
-    from service.safety import SafetyLayer, SafetyRulesError
-    from service.scope import ScopeGate, ScopeRulesError
-
-    try:
-        model_dir()
-        check(settings.index_dir, settings.corpus_dir)
-        SafetyLayer.load(settings.safety_rules)
-        ScopeGate.load(settings.scope_rules)
-    except (IndexUnavailable, ModelMissingError, ScopeRulesError) as exc:
-        _fail(str(exc))
-    except SafetyRulesError as exc:
-        _fail(f"safety rules file {settings.safety_rules} is invalid: {exc}")
 
 
 @app.command()
@@ -189,7 +165,12 @@ def serve(
         index_build(None, None)
     except (IndexUnavailable, ModelMissingError) as exc:  # the staleness check fingerprints the model: no package, no check
         _fail(str(exc))
-    _precheck(settings)  # refuse to start (one line, exit 2) rather than fail inside a worker
+    from service.engine import Engine, EngineUnavailable
+
+    try:
+        Engine.check(settings)  # refuse to start (one line, exit 2) rather than fail inside a worker
+    except EngineUnavailable as exc:
+        _fail(str(exc))
     if host:
         os.environ["STRIDE_HOST"] = host
     if port:

@@ -71,14 +71,11 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
 
 
 def _load_engine(settings: Settings):
-    from index.artifact import IndexUnavailable
-    from index.embedding import ModelMissingError
-    from service.engine import Engine
-    from service.safety import SafetyRulesError
+    from service.engine import Engine, EngineUnavailable
 
     try:
         return Engine.load(settings)
-    except (IndexUnavailable, ModelMissingError, SafetyRulesError) as exc:
+    except EngineUnavailable as exc:
         # One clear line, then stop: serving a mismatched index or unchecked rules is worse than not serving.
         print(f"stride: cannot start: {exc}", file=sys.stderr)
         raise SystemExit(3) from None

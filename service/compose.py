@@ -84,7 +84,6 @@ class Composition:
     points: list[Quote]
     as_list: bool
     relevance: float  # best unit's relevance (for abstention)
-    coverage: float  # share of the question's words the chosen quotes contain
 
     @property
     def quotes(self) -> list[Quote]:
@@ -96,9 +95,7 @@ class _Unit:
     first: int  # sentence ids, inclusive
     last: int
     relevance: float
-    vector: np.ndarray
     words: int
-    tokens: frozenset[str]
 
 
 def collapse(text: str) -> str:
@@ -119,13 +116,12 @@ class Composer:
     def compose(self, query: Query, hits: list[ScoredChunk]) -> Composition:
         units = self._candidates(query, hits)
         if not units:
-            return Composition(None, [], False, 0.0, 0.0)
+            return Composition(None, [], False, 0.0)
         chosen = self._select(units)
         chosen[0] = self._extend_lead(chosen[0], units, chosen[1:])
         quotes = [self._quote(unit) for unit in chosen]
         as_list = bool(_LIST_INTENT.search(query.text)) and len(quotes) >= 3
-        covered = frozenset().union(*(unit.tokens for unit in chosen))
-        return Composition(quotes[0], quotes[1:], as_list, units[0].relevance, self._coverage(query.tokens, covered))
+        return Composition(quotes[0], quotes[1:], as_list, units[0].relevance)
 
     def _candidates(self, query: Query, hits: list[ScoredChunk]) -> list[_Unit]:
         p = self.params
@@ -157,7 +153,7 @@ class Composer:
             if wants_amount and _QUANTITY.search(sentence.text):
                 relevance += p.quantity_bonus
             words = sum(len(sentences[i].text.split()) for i in range(first, sid + 1))
-            units.append(_Unit(first, sid, relevance, self.artifact.sentence_vectors[sid], words, tokens))
+            units.append(_Unit(first, sid, relevance, words))
         units.sort(key=lambda u: (-u.relevance, u.first))
         return units
 
@@ -224,17 +220,10 @@ class Composer:
             last, words = last + 1, words + len(nxt.text.split())
         if last == lead.last:
             return lead
-        tokens = frozenset().union(*(self.artifact.sentence_tokens[i] for i in range(lead.first, last + 1)))
-        return _Unit(lead.first, last, lead.relevance, lead.vector, words, tokens)
+        return _Unit(lead.first, last, lead.relevance, words)
 
     def idf(self, token: str) -> float:
         return self._idf.get(token, self._unseen_idf)
-
-    def _coverage(self, query_tokens: list[str], covered: frozenset[str]) -> float:
-        """IDF-weighted share of the question's words found in the chosen quotes."""
-        wanted = set(query_tokens)
-        total = sum(self.idf(t) for t in wanted)
-        return sum(self.idf(t) for t in wanted if t in covered) / total if total else 0.0
 
     def _quote(self, unit: _Unit) -> Quote:
         first, last = self.artifact.sentences[unit.first], self.artifact.sentences[unit.last]

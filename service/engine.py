@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Literal
@@ -17,14 +19,15 @@ import numpy as np
 
 from index import artifact as index_artifact
 from index import lexical
-from index.artifact import IndexArtifact
+from index.artifact import IndexArtifact, IndexUnavailable
+from index.embedding import ModelMissingError, model_dir
 from service import followups
 from service.compose import Composer, ComposeParams, Composition
 from service.config import Settings
 from service.encoder import QueryEncoder
 from service.retrieval import Mode, Query, RetrievalParams, Retriever, ScoredChunk
-from service.safety import FAIL_CLOSED, SafetyLayer, SafetyResult
-from service.scope import ScopeGate
+from service.safety import FAIL_CLOSED, SafetyLayer, SafetyResult, SafetyRulesError
+from service.scope import ScopeGate, ScopeRulesError
 from service.vocabulary import Vocabulary, focus
 
 log = logging.getLogger("stride.engine")
@@ -40,6 +43,22 @@ ABSTAIN_MESSAGE = (
 )
 LIST_LEAD_IN = "The articles also mention:"
 SafetyLevel = Literal["none", "see_doctor", "urgent", "emergency"]
+
+
+class EngineUnavailable(Exception):
+    """Stride cannot serve with these settings; str() is one line saying why and what to do."""
+
+
+@contextmanager
+def _one_line_errors(settings: Settings) -> Iterator[None]:
+    try:
+        yield
+    except SafetyRulesError as exc:
+        raise EngineUnavailable(f"safety rules file {settings.safety_rules} is invalid: {exc}") from exc
+    except ScopeRulesError as exc:
+        raise EngineUnavailable(f"scope rules file {settings.scope_rules} is invalid: {exc}") from exc
+    except (IndexUnavailable, ModelMissingError) as exc:
+        raise EngineUnavailable(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -144,11 +163,23 @@ class Engine:
 
     @classmethod
     def load(cls, settings: Settings) -> Engine:
-        """Load a checked artifact; raises IndexUnavailable / SafetyRulesError with one-line messages."""
-        safety = SafetyLayer.load(settings.safety_rules)
-        artifact = index_artifact.load(settings.index_dir, settings.corpus_dir)
-        encoder = QueryEncoder(artifact.query_encoder_path, artifact.tokenizer_path, threads=settings.encoder_threads)
-        return cls(artifact, encoder, safety, ScopeGate.load(settings.scope_rules))
+        """Load a checked artifact and the rules; raises EngineUnavailable (one line) otherwise."""
+        with _one_line_errors(settings):
+            safety = SafetyLayer.load(settings.safety_rules)
+            scope = ScopeGate.load(settings.scope_rules)
+            artifact = index_artifact.load(settings.index_dir, settings.corpus_dir)
+            encoder = QueryEncoder(artifact.query_encoder_path, artifact.tokenizer_path, threads=settings.encoder_threads)
+        return cls(artifact, encoder, safety, scope)
+
+    @staticmethod
+    def check(settings: Settings) -> None:
+        """What `load` would refuse, checked without loading the model or the index into
+        memory (the server's parent process would hold ~200 MB for nothing)."""
+        with _one_line_errors(settings):
+            model_dir()
+            index_artifact.check(settings.index_dir, settings.corpus_dir)
+            SafetyLayer.load(settings.safety_rules)
+            ScopeGate.load(settings.scope_rules)
 
     @property
     def documents(self) -> dict[str, index_artifact.DocumentInfo]:
@@ -212,7 +243,7 @@ class Engine:
         hits = self.retriever.search(query, k=self.composer.params.chunks, mode=mode)
         composition = self.composer.compose(query, hits)
         top_score = hits[0].score if hits else 0.0
-        debug = {"score": round(top_score, 4), "relevance": round(composition.relevance, 4), "coverage": round(composition.coverage, 4), "chunks": [h.index for h in hits]}
+        debug = {"score": round(top_score, 4), "relevance": round(composition.relevance, 4), "chunks": [h.index for h in hits]}
         if self.should_abstain(composition, top_score, mode):
             return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug=debug)
         text, citations = self.render(composition)

@@ -82,17 +82,14 @@ async def answer(runtime: Runtime, engine: Engine, messages: list[Message]) -> C
         runtime.slots.release()
     if "safety-layer-error" in result.safety.rules:
         metrics.safety_failures.inc()
-    metrics.answers.labels(metrics.outcome(result.safety.level, result.abstained)).inc()
-    extra = {
-        "outcome": metrics.outcome(result.safety.level, result.abstained),
-        "safety_level": result.safety.level,
-        "rules": list(result.safety.rules),
-        "citations": len(result.citations),
-        "turns": len(messages),
-    }
-    if settings.log_messages:  # operator opt-in only
-        extra["message_text"] = messages[-1].content
+    outcome = metrics.outcome(result.safety.level, result.abstained)
+    metrics.answers.labels(outcome).inc()
     # Outcomes are counted in /metrics; a log line per answer is for debugging (or when the
-    # operator asked for message text), not worth its cost on every request.
-    log.log(logging.INFO if settings.log_messages else logging.DEBUG, "answer", extra=extra)
+    # operator asked for message text), so it is not even assembled otherwise.
+    level = logging.INFO if settings.log_messages else logging.DEBUG
+    if log.isEnabledFor(level):
+        extra = {"outcome": outcome, "safety_level": result.safety.level, "rules": list(result.safety.rules), "citations": len(result.citations), "turns": len(messages)}
+        if settings.log_messages:  # operator opt-in only
+            extra["message_text"] = messages[-1].content
+        log.log(level, "answer", extra=extra)
     return result

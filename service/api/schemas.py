@@ -6,6 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from service.engine import Citation
+
 MAX_MESSAGES = 50
 MAX_CHARS = 4000
 
@@ -39,18 +41,6 @@ class ChatRequest(BaseModel):
         return self
 
 
-class CitationOut(BaseModel):
-    id: int
-    doc_id: str
-    title: str
-    publisher: str
-    section: str
-    quote: str
-    start: int
-    end: int
-    url: str
-
-
 class SafetyOut(BaseModel):
     level: Literal["none", "see_doctor", "urgent", "emergency"]
     rules: list[str]
@@ -60,7 +50,7 @@ class SafetyOut(BaseModel):
 class ChatResponse(BaseModel):
     id: str = Field(description="Stable id of this answer; send it back with feedback.")
     answer: str
-    citations: list[CitationOut]
+    citations: list[Citation]  # the engine's own dataclass: one definition of the shape
     safety: SafetyOut
     abstained: bool
     disclaimer: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -195,3 +196,13 @@ def test_misspellings_of_article_words_are_corrected(engine: Engine):
     assert engine.vocabulary.corrected("how offen should i do clamshells") == "how often should i do clamshells"
     assert engine.vocabulary.corrected("wat stretches 4 tight hip flexers") == "wat stretches 4 tight hip flexors"
     assert not ask(engine, "how offen should i do clamshells n bridges").abstained
+
+
+def test_invalid_scope_rules_are_refused_in_one_line(tmp_path: Path):
+    bad = tmp_path / "scope.toml"
+    bad.write_text('[[rules]]\nid = "x"\nwhy = "y"\npatterns = ["(unclosed"]\n')
+    env = {**os.environ, "STRIDE_SCOPE_RULES": str(bad)}
+    result = subprocess.run([sys.executable, "-m", "stride", "ask", "hi"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [f"error: scope rules file {bad} is invalid: scope rule x: bad pattern (missing ), unterminated subpattern at position 0)"]

@@ -8,7 +8,7 @@ Stdlib only. Usage:
 Checks
   * every line is a JSON object with the required fields and allowed values;
   * ids are unique;
-  * `split` is "dev" or "test", and each category is split roughly 50/50;
+  * `split` is "dev" or "test", and each split holds at least 30% of every category;
   * expect=answer  -> non-empty `gold`, 1-4 `key_facts` groups, no `level`;
     expect=abstain -> empty `gold` and `key_facts`, no `level`;
     expect=escalate-> empty `gold` and `key_facts`, `level` in emergency|urgent|see_doctor;
@@ -210,7 +210,9 @@ def validate(items_path: Path, corpus_dir: Path, quiet: bool = False) -> int:
         per_cat[it.get("category")][it.get("split")] += 1
     for cat, c in per_cat.items():
         n = c["dev"] + c["test"]
-        if n and abs(c["dev"] - c["test"]) > max(2, round(0.1 * n)):
+        # Each split keeps at least 30% of every category: enough test items to gate on,
+        # enough dev items to tune on (dev grew with the blind-written items of 2026-11-22).
+        if n and min(c["dev"], c["test"]) < 0.3 * n:
             errors.append(f"category {cat}: unbalanced split dev={c['dev']} test={c['test']}")
     if len(items) < MIN_ITEMS:
         errors.append(f"only {len(items)} items; need at least {MIN_ITEMS}")

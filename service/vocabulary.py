@@ -134,9 +134,29 @@ class Vocabulary:
                 continue
             if word.endswith("in") and zipf_frequency(word + "g", "en") >= SPECIFIC_ZIPF:  # "killin", "runnin"
                 continue
+            if _describes(word) or any(zipf_frequency(form, "en") >= SPECIFIC_ZIPF or self.covers(form) for form in _base_forms(word)):
+                continue
             if zipf_frequency(word, "en") < SPECIFIC_ZIPF:
                 missing.append(word)
         return missing
+
+
+def _describes(word: str) -> bool:
+    """Verb forms, adverbs and abstract nouns ("chugging", "lopsidedness", "constantly") say
+    how or how much, not what about: what a question hinges on is a thing, a medicine, a
+    procedure or a condition."""
+    return len(word) > 5 and word.endswith(("ing", "ness", "ly", "ed"))
+
+
+def _base_forms(word: str) -> list[str]:
+    """The word without a plural or third-person "-s" ("wrecks" → "wreck"), which wordfreq
+    counts separately and as rarer."""
+    forms = []
+    if word.endswith("es") and len(word) > 4:
+        forms.append(word[:-2])
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        forms.append(word[:-1])
+    return forms
 
 
 def _distance(a: str, b: str, limit: int) -> int:

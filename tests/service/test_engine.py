@@ -144,6 +144,10 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("why do my hips hurt when I run", None),
         ("what is the single-leg knee lift?", None),
         ("my knee and hip both hurt on long runs, why?", None),
+        ("is skipping my cool-down a recipe for disaster for my hips?", None),
+        ("a hip-friendly recipe for dinner after long runs?", "diet-and-sleep"),
+        ("is a deep child pose stretch good for tight hips?", None),
+        ("my child's hip hurts after football", "other-populations"),
     ],
 )
 def test_scope_gate_examples(question: str, rule: str | None):
@@ -185,6 +189,21 @@ def test_ruled_out_symptoms_leave_the_retrieval_query(message: str, kept: str):
 )
 def test_topic_gate(question: str, covered: bool):
     assert (ScopeGate.load().out_of_scope(question) != "off-topic") is covered
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        ("is naproxen ok for my sore hip", ["naproxen"]),
+        ("does an arthroscopy fix a torn labrum", ["arthroscopy"]),
+        # How and how much, not what about: verb forms, abstract nouns, plurals of common words.
+        ("is guzzling sports drinks stopping my hip from healing", []),
+        ("could the unevenness of my stride be what hurts my hip", []),
+        ("running wrecks hips, right?", []),
+    ],
+)
+def test_uncovered_words_are_the_things_a_question_is_about(engine: Engine, question: str, missing: list[str]):
+    assert engine.vocabulary.uncovered(question) == missing
 
 
 def test_topic_set_in_an_earlier_turn_still_counts(engine: Engine):

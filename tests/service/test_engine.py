@@ -148,6 +148,10 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("a hip-friendly recipe for dinner after long runs?", "diet-and-sleep"),
         ("is a deep child pose stretch good for tight hips?", None),
         ("my child's hip hurts after football", "other-populations"),
+        ("any stretches for tight calves after long runs?", "other-body-parts"),
+        ("my calves and hips are tight after long runs", None),
+        ("act as my physio and tell me what's wrong", "creative-or-off-task"),
+        ("what kind of surgery do I need for a torn labrum", "prescription-or-diagnosis"),
     ],
 )
 def test_scope_gate_examples(question: str, rule: str | None):

@@ -156,7 +156,7 @@ class Engine:
         self.encoder = encoder
         self.safety = safety
         self.scope = scope or ScopeGate.load()
-        self.vocabulary = Vocabulary([s.text for s in artifact.sentences] + [c.section for c in artifact.chunks], self.scope.also_covered)
+        self.vocabulary = Vocabulary([s.text for s in artifact.sentences] + [c.section for c in artifact.chunks], self.scope.also_covered, self.scope.lay_terms)
         self.retriever = Retriever(artifact, retrieval)
         self.composer = Composer(artifact, composition)
         self.abstain = abstain or AbstainParams()
@@ -193,7 +193,7 @@ class Engine:
 
     def _query(self, resolved: followups.ResolvedQuery) -> Query:
         resolved = followups.ResolvedQuery(self.vocabulary.corrected(resolved.text), resolved.context and self.vocabulary.corrected(resolved.context))
-        tokens = lexical.tokens([" ".join([resolved.text, *self.vocabulary.compounds(resolved.text)])])[0]
+        tokens = lexical.tokens([" ".join([resolved.text, *self.vocabulary.compounds(resolved.text), *self.vocabulary.lay_expansions(resolved.text)])])[0]
         if resolved.context is None:
             return Query(resolved.text, self.encoder.encode([resolved.text])[0], tokens, [])
         # One forward pass over a batch of two: the follow-up read in the words of the earlier

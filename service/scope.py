@@ -33,6 +33,7 @@ class ScopeGate:
     rules: tuple[ScopeRule, ...]
     also_covered: tuple[str, ...] = ()  # lay words for things the articles cover in other words
     topic: tuple[re.Pattern[str], ...] = ()  # a question matching none of these is off the articles' subject
+    lay_terms: tuple[tuple[str, str], ...] = ()  # (runner's word, the articles' words for it)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_SCOPE_PATH) -> ScopeGate:
@@ -57,7 +58,11 @@ class ScopeGate:
             topic = tuple(re.compile(p, re.IGNORECASE) for p in data.get("topic", []))
         except re.error as exc:
             raise ScopeRulesError(f"scope topic: bad pattern ({exc})") from exc
-        return cls(str(data.get("version", "")), tuple(rules), tuple(str(w).lower() for w in data.get("also_covered", [])), topic)
+        lay_terms = data.get("lay_terms", {})
+        if not all(isinstance(v, str) and v.strip() for v in lay_terms.values()):
+            raise ScopeRulesError("scope lay_terms: every entry needs the articles' words as a non-empty string")
+        also_covered = tuple(str(w).lower() for w in data.get("also_covered", [])) + tuple(k.lower() for k in lay_terms)
+        return cls(str(data.get("version", "")), tuple(rules), also_covered, topic, tuple((k.lower(), v) for k, v in lay_terms.items()))
 
     def out_of_scope(self, text: str, conversation: str | None = None) -> str | None:
         """Id of the first rule the question falls under, "off-topic" when the conversation

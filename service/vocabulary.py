@@ -65,7 +65,8 @@ def focus(text: str, *, short_whole: bool = True) -> str:
 
 
 class Vocabulary:
-    def __init__(self, texts: list[str], also_covered: tuple[str, ...] = ()) -> None:
+    def __init__(self, texts: list[str], also_covered: tuple[str, ...] = (), lay_terms: tuple[tuple[str, str], ...] = ()) -> None:
+        self.lay_terms = dict(lay_terms)
         found: set[str] = set(also_covered)
         for text in texts:
             for word in words(text):
@@ -109,6 +110,12 @@ class Vocabulary:
             if len(word) >= 6 and word not in self.words and word not in STOPWORDS_EN_PLUS:
                 found.extend(known for known in self.words if word in known and known != word)
         return found
+
+    def lay_expansions(self, text: str) -> list[str]:
+        """The articles' words for the runner's words in the text: "physio" → "physiotherapy
+        physical therapist", "pavement" → "hard surfaces". Word matching (BM25, overlap)
+        cannot see that these mean the same; the encoder only partly does."""
+        return [self.lay_terms[word] for word in dict.fromkeys(words(text)) if word in self.lay_terms]
 
     def corrected(self, text: str) -> str:
         """The text with likely misspellings of article words replaced ("strech" → "stretch",

@@ -210,6 +210,18 @@ def test_uncovered_words_are_the_things_a_question_is_about(engine: Engine, ques
     assert engine.vocabulary.uncovered(question) == missing
 
 
+def test_runners_words_reach_the_articles_words(engine: Engine):
+    assert engine.vocabulary.lay_expansions("ran on concrete all winter, saw my physio") == ["hard surfaces", "physiotherapy physical therapist therapy"]
+    assert "hard surfaces" in ask(engine, "ran on concrete all winter, now my hips hurt. could that be why?").answer
+
+
+def test_lay_terms_need_the_articles_words(tmp_path: Path):
+    bad = tmp_path / "scope.toml"
+    bad.write_text('[lay_terms]\nphysio = ""\n')
+    with pytest.raises(ScopeRulesError, match="lay_terms"):
+        ScopeGate.load(bad)
+
+
 def test_topic_set_in_an_earlier_turn_still_counts(engine: Engine):
     result = ask(engine, "I strained my hip flexor last week", "when and how do I get back to running?")
     assert not result.abstained, result.debug

@@ -315,13 +315,15 @@ class _NegEx:
         if post:
             right = self._right(end)
             for ps, pe in post:
-                if pe <= right and self._words_between(end, ps) <= self._POST_WINDOW:
+                # "groin hurts, right one is fine": after a comma the words are about something else.
+                if pe <= right and self._words_between(end, ps) <= self._POST_WINDOW and not _CLAUSE_BREAK.search(self._text, end, ps):
                     return True
         return False
 
 
 # --------------------------------------------------------------------------- compiled form
 
+_CLAUSE_BREAK = re.compile(r"[,;]")
 _TERM_REF = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 # A quantified group that itself contains an unbounded quantifier: (a+)+, (\w+\s)* ...
 _NESTED_QUANT = re.compile(r"\((?:[^()]|\([^()]*\))*[+*](?:[^()]|\([^()]*\))*\)[+*]")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from service import metrics
 from service.config import Settings
@@ -31,21 +31,12 @@ class Runtime:
     feedback: FeedbackStore | None
 
 
-# The dependencies are `async def` although they never await: FastAPI runs a plain `def`
-# dependency in the thread pool, a thread hop (~0.1 ms, more under load) per dependency
-# per request for what is an attribute lookup (bench/RESULTS.md).
-
-
-def _runtime(request: Request) -> Runtime:
+def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-async def get_runtime(request: Request) -> Runtime:
-    return _runtime(request)
-
-
-async def get_engine(request: Request) -> Engine:
-    engine = _runtime(request).engine
+def get_engine(request: Request) -> Engine:
+    engine = get_runtime(request).engine
     if engine is None:
         raise ApiError(503, "Stride is still starting up. Please try again in a few seconds.", "not_ready", {"Retry-After": "2"})
     return engine
@@ -55,8 +46,8 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-async def rate_limit(request: Request) -> None:
-    runtime = _runtime(request)
+def rate_limit(request: Request) -> None:
+    runtime = get_runtime(request)
     if not runtime.limiter.enabled:
         return
     client = request.client.host if request.client else "unknown"
@@ -71,19 +62,6 @@ async def rate_limit(request: Request) -> None:
 
 RateLimited = Depends(rate_limit)
 
-# The answers' own threads: `loop.run_in_executor` on a plain pool costs less per request
-# than anyio's worker threads (no capacity limiter, no cancel-scope bookkeeping), measured
-# in bench/RESULTS.md. Concurrency is bounded by `Runtime.slots` before work gets here.
-_ANSWER_THREADS = 40  # anyio's default, which this replaces
-_executor: ThreadPoolExecutor | None = None
-
-
-def _answer_pool() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=_ANSWER_THREADS, thread_name_prefix="stride-answer")
-    return _executor
-
 
 async def answer(runtime: Runtime, engine: Engine, messages: list[Message]) -> ChatResult:
     """Run the pipeline off the event loop, bounded in concurrency and time."""
@@ -95,18 +73,13 @@ async def answer(runtime: Runtime, engine: Engine, messages: list[Message]) -> C
             await runtime.slots.acquire()
     except TimeoutError:
         raise ApiError(503, "Stride is busy right now. Please try again in a moment.", "busy", {"Retry-After": "1"}) from None
-    work = asyncio.get_running_loop().run_in_executor(_answer_pool(), engine.answer, messages)
     try:
-        # Shielded: a timeout answers 503 at once, but a thread cannot be stopped, so the
-        # slot is only given back when the answer it holds has really finished.
-        result = await asyncio.wait_for(asyncio.shield(work), timeout=settings.request_timeout_s)
-    except BaseException as exc:
-        work.add_done_callback(lambda _: runtime.slots.release())
-        if isinstance(exc, TimeoutError):
-            metrics.timeouts.inc()
-            raise ApiError(503, "That took too long to answer. Please try again.", "timeout", {"Retry-After": "1"}) from None
-        raise
-    runtime.slots.release()
+        result = await asyncio.wait_for(run_in_threadpool(engine.answer, messages), timeout=settings.request_timeout_s)
+    except TimeoutError:
+        metrics.timeouts.inc()
+        raise ApiError(503, "That took too long to answer. Please try again.", "timeout", {"Retry-After": "1"}) from None
+    finally:
+        runtime.slots.release()
     if "safety-layer-error" in result.safety.rules:
         metrics.safety_failures.inc()
     outcome = metrics.outcome(result.safety.level, result.abstained)

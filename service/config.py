@@ -27,9 +27,6 @@ class Settings(BaseSettings):
     # pool, so 1 avoids oversubscribing the cores (bench/RESULTS.md: 1 thread beat 2 under
     # load; 2 only helps a lone request by ~1 ms).
     encoder_threads: int = 1
-    # Threads for an encoding that runs while no other is in flight (a lone request): the
-    # pass is memory-bound, so two cores cut it by ~40%. 0 or 1 turns this off.
-    encoder_solo_threads: int = 2
     # Rebuild a missing or stale index at start-up instead of refusing to serve.
     auto_build: bool = False
 

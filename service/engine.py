@@ -173,7 +173,7 @@ class Engine:
             safety = SafetyLayer.load(settings.safety_rules)
             scope = ScopeGate.load(settings.scope_rules)
             artifact = index_artifact.load(settings.index_dir, settings.corpus_dir)
-            encoder = QueryEncoder(artifact.query_encoder_path, artifact.tokenizer_path, threads=settings.encoder_threads, solo_threads=settings.encoder_solo_threads)
+            encoder = QueryEncoder(artifact.query_encoder_path, artifact.tokenizer_path, threads=settings.encoder_threads)
         return cls(artifact, encoder, safety, scope)
 
     @staticmethod

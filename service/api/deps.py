@@ -12,7 +12,6 @@ from starlette.concurrency import run_in_threadpool
 
 from service import metrics
 from service.config import Settings
-from service.encoder import solo_allowed
 from service.engine import ChatResult, Engine, Message
 from service.errors import ApiError
 from service.feedback import FeedbackStore
@@ -30,7 +29,6 @@ class Runtime:
     limiter: RateLimiter
     slots: asyncio.Semaphore
     feedback: FeedbackStore | None
-    answering: int = 0  # answers running in the thread pool now
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -76,14 +74,7 @@ async def answer(runtime: Runtime, engine: Engine, messages: list[Message]) -> C
     except TimeoutError:
         raise ApiError(503, "Stride is busy right now. Please try again in a moment.", "busy", {"Retry-After": "1"}) from None
     try:
-        runtime.answering += 1
-        # A request answered alone may encode on all cores (service/encoder.py); the flag
-        # travels to the worker thread with this task's context.
-        solo_allowed.set(runtime.answering == 1)
-        try:
-            result = await asyncio.wait_for(run_in_threadpool(engine.answer, messages), timeout=settings.request_timeout_s)
-        finally:
-            runtime.answering -= 1
+        result = await asyncio.wait_for(run_in_threadpool(engine.answer, messages), timeout=settings.request_timeout_s)
     except TimeoutError:
         metrics.timeouts.inc()
         raise ApiError(503, "That took too long to answer. Please try again.", "timeout", {"Retry-After": "1"}) from None

@@ -74,19 +74,3 @@ def test_query_vectors_rank_the_index_like_the_build_encoder(query_encoder, refe
         _, onnx_ids = artifact.chunk_index.search(query_encoder.encode([TEXTS[i]]).astype(np.float32), 5)
         _, st_ids = artifact.chunk_index.search(reference[i : i + 1], 5)
         assert list(onnx_ids[0][:3]) == list(st_ids[0][:3]), TEXTS[i]
-
-
-def test_solo_session_gives_bit_identical_vectors(artifact, query_encoder):
-    """A lone request encodes with two threads (service/encoder.py); the thread split must
-    not change a single bit, or answers would depend on how busy the server is."""
-    from service.encoder import solo_allowed
-
-    solo = QueryEncoder(artifact.query_encoder_path, artifact.tokenizer_path, threads=1, solo_threads=2)
-    assert solo._solo is not None
-    token = solo_allowed.set(True)
-    try:
-        for texts in ([t] for t in TEXTS):
-            assert np.array_equal(solo.encode(texts), query_encoder.encode(texts)), texts[0][:40]
-        assert np.array_equal(solo.encode(TEXTS[:2]), query_encoder.encode(TEXTS[:2]))  # a follow-up's batch of two
-    finally:
-        solo_allowed.reset(token)

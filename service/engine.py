@@ -11,7 +11,7 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Literal
 
@@ -87,6 +87,9 @@ class Citation:
     url: str
 
 
+_CITATION_FIELDS = tuple(f.name for f in fields(Citation))
+
+
 @dataclass(frozen=True)
 class ChatResult:
     answer: str
@@ -107,7 +110,9 @@ class ChatResult:
         return {
             "id": self.id,
             "answer": self.answer,
-            "citations": [asdict(c) for c in self.citations],
+            # Field by field rather than dataclasses.asdict, which deep-copies recursively
+            # (~0.1 ms a request); the fields are str and int, so the dict is the same.
+            "citations": [{name: getattr(c, name) for name in _CITATION_FIELDS} for c in self.citations],
             "safety": {"level": self.safety.level, "rules": list(self.safety.rules), "message": self.safety.message},
             "abstained": self.abstained,
             "disclaimer": self.disclaimer,

@@ -31,12 +31,24 @@ class Runtime:
     feedback: FeedbackStore | None
 
 
-def get_runtime(request: Request) -> Runtime:
+# get_runtime and get_engine are `async def` although they never await: FastAPI runs a
+# plain `def` dependency in the thread pool, a hop per dependency per request for an
+# attribute lookup. `rate_limit` stays a plain `def` on purpose: that one hop hands the
+# event loop back before the pipeline starts; with no hop at all, under a burst of the
+# heaviest requests the pool threads (long regex calls under the GIL) starved the loop and
+# fully sent requests were still unread at SIGTERM (bench/RESULTS.md, test_shutdown.py).
+
+
+def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def get_engine(request: Request) -> Engine:
-    engine = get_runtime(request).engine
+async def get_runtime(request: Request) -> Runtime:
+    return _runtime(request)
+
+
+async def get_engine(request: Request) -> Engine:
+    engine = _runtime(request).engine
     if engine is None:
         raise ApiError(503, "Stride is still starting up. Please try again in a few seconds.", "not_ready", {"Retry-After": "2"})
     return engine
@@ -47,7 +59,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
 def rate_limit(request: Request) -> None:
-    runtime = get_runtime(request)
+    runtime = _runtime(request)
     if not runtime.limiter.enabled:
         return
     client = request.client.host if request.client else "unknown"

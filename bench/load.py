@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from service.config import Settings  # noqa: E402
+
 QUESTIONS = [
     "why do my hips hurt when I run?",
     "what are the common causes of hip pain in runners?",
@@ -291,7 +293,7 @@ async def run_load(url: str, requests: int, concurrency: int, client_kind: str, 
 
 
 def measure(args, workers: int, concurrency: int, client_kind: str) -> Result:
-    threads = args.encoder_threads or max(1, (os.cpu_count() or 1) // workers)
+    threads = args.encoder_threads or Settings().encoder_threads  # the service's own default unless asked
     result = Result(f"{workers} worker{'s' if workers > 1 else ''}, c={concurrency}", args.requests, concurrency, workers if not args.url else "?", str(threads) if not args.url else "?", client_kind)
     process = None
     url, pid = args.url, None
@@ -327,7 +329,7 @@ def main() -> None:
     parser.add_argument("-n", "--requests", type=int, default=20_000)
     parser.add_argument("-c", "--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the server this script starts")
-    parser.add_argument("--encoder-threads", type=int, default=0, help="STRIDE_ENCODER_THREADS (0: cores // workers, the service default)")
+    parser.add_argument("--encoder-threads", type=int, default=0, help="STRIDE_ENCODER_THREADS (0: the service default)")
     parser.add_argument("--url", help="measure an already running server instead (memory is then not sampled)")
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
     parser.add_argument("--warmup", type=int, default=200)

@@ -59,6 +59,7 @@ class ComposeParams:
     chunk_weight: float = 0.6
     quantity_bonus: float = 0.15
     own_words_weight: float = 2.0  # a follow-up's own words vs the earlier turns' words
+    topic_idf: float = 3.0  # an earlier turn's word this rare (IDF over sentences) names its subject
     mmr_lambda: float = 0.75
     duplicate_cosine: float = 0.88
     relative_floor: float = 0.6  # keep units scoring at least this share of the best one
@@ -117,7 +118,7 @@ class Composer:
         units = self._candidates(query, hits)
         if not units:
             return Composition(None, [], False, 0.0)
-        chosen = self._select(units)
+        chosen = self._lead_on_topic(self._select(units), query)
         chosen[0] = self._extend_lead(chosen[0], units, chosen[1:])
         quotes = [self._quote(unit) for unit in chosen]
         as_list = bool(_LIST_INTENT.search(query.text)) and len(quotes) >= 3
@@ -198,6 +199,26 @@ class Composer:
             words += unit.words
             closest = np.maximum(closest, similarity[i])
         return [pool[i] for i in chosen]
+
+    def _lead_on_topic(self, chosen: list[_Unit], query: Query) -> list[_Unit]:
+        """A follow-up's answer leads with a sentence that names the earlier turns' subject.
+
+        "how's it treated?" after "can running give you hip bursitis?" should open on bursitis,
+        not on "Treating hip pain from running can be a tricky beast", which wins on the word
+        "treat". Only the order of the chosen sentences changes, never which are chosen.
+        """
+        topic = {t for t in query.context_tokens if self.idf(t) >= self.params.topic_idf} - set(query.tokens)
+        # "you mentioned modalities, what are those?" names a subject of its own, rarer than
+        # anything the earlier turns named: then it is the subject.
+        # (Words no article uses, such as "supposed", name nothing we could lead with.)
+        if not topic or max((self._idf.get(t, 0.0) for t in query.tokens), default=0.0) >= max(map(self.idf, topic)):
+            return chosen
+        tokens = self.artifact.sentence_tokens
+        names = [bool(topic & (tokens[u.first] | tokens[u.last])) for u in chosen]
+        if names[0] or not any(names):
+            return chosen
+        first = names.index(True)
+        return [chosen[first], *chosen[:first], *chosen[first + 1 :]]
 
     def _extend_lead(self, lead: _Unit, units: list[_Unit], others: list[_Unit]) -> _Unit:
         """Let the lead run on into the next sentences of its paragraph when they are relevant:

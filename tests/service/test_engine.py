@@ -222,6 +222,14 @@ def test_lay_terms_need_the_articles_words(tmp_path: Path):
         ScopeGate.load(bad)
 
 
+def test_a_follow_up_answer_leads_with_the_earlier_subject(engine: Engine):
+    result = ask(engine, "I think I have hip bursitis", "how is it treated?")
+    assert "bursitis" in result.citations[0].quote.lower(), result.answer
+    # A follow-up that names a rarer subject of its own keeps it.
+    result = ask(engine, "What can a physical therapist do for my hip?", "you mentioned modalities, what are those?")
+    assert result.citations[0].quote.startswith("Modalities"), result.answer
+
+
 def test_topic_set_in_an_earlier_turn_still_counts(engine: Engine):
     result = ask(engine, "I strained my hip flexor last week", "when and how do I get back to running?")
     assert not result.abstained, result.debug

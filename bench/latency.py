@@ -13,17 +13,17 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
-
-import httpx
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from eval.metrics import percentile  # noqa: E402
+from load import rss_mb, start_server  # noqa: E402  (bench/load.py, beside this script)
 
 QUESTIONS = [
     "why do my hips hurt when I run",
@@ -41,11 +41,6 @@ QUESTIONS = [
 ]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def timed(fn, repeat: int) -> list[float]:
     for q in QUESTIONS:  # warm-up
         fn(q)
@@ -56,20 +51,6 @@ def timed(fn, repeat: int) -> list[float]:
             fn(q)
             samples.append((time.perf_counter() - started) * 1000)
     return samples
-
-
-def rss_mb(pid: int) -> float:
-    total = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            total = int(line.split()[1])
-    return total / 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:
@@ -94,24 +75,11 @@ def main() -> None:
 
     rows.append(("full answer, in process", timed(lambda q: engine.answer([Message("user", q)]), args.repeat)))
 
-    port = free_port()
-    env = {**os.environ, "STRIDE_RATE_LIMIT": "", "STRIDE_PORT": str(port), "STRIDE_WORKERS": "1"}
-    if args.threads:
-        env["STRIDE_ENCODER_THREADS"] = str(args.threads)
     started = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "stride", "serve", "--no-build", "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_server(1, args.threads or None, ROOT / "test-artifacts" / "logs" / "bench_latency.log")
+    ready_s = time.perf_counter() - started
+    port = urlsplit(base).port
     try:
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.perf_counter() - started > 60:
-                raise SystemExit("server did not become ready")
-            time.sleep(0.05)
-        ready_s = time.perf_counter() - started
         # The standard library's keep-alive client: the lightest way to time the server's side.
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 
@@ -135,7 +103,7 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for name, samples in rows:
         p50 = statistics.median(samples)
-        print(f"| {name} | {p50:.2f} | {percentile(samples, 0.95):.2f} | {p50 / floor:.2f}x |")
+        print(f"| {name} | {p50:.2f} | {percentile(samples, 95):.2f} | {p50 / floor:.2f}x |")
     print(f"\nserver ready after {ready_s:.2f} s (process start to /readyz 200, index already built); resident memory {memory:.0f} MB")
 
 

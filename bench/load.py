@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from eval.metrics import percentile  # noqa: E402
 from service.config import Settings  # noqa: E402
 
 QUESTIONS = [
@@ -126,7 +127,7 @@ def start_server(workers: int, encoder_threads: int | None, log_path: Path) -> t
             raise SystemExit(f"server exited with {process.returncode}; see {log_path}")
         if all(_ready(url) for _ in range(workers * 3)):  # every worker up: several probes in a row
             return process, url
-        time.sleep(0.2)
+        time.sleep(0.05)
     process.kill()
     raise SystemExit("server not ready in 90 s")
 
@@ -237,8 +238,8 @@ class Result:
     error_samples: list[str] = field(default_factory=list)
 
     def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+        value = percentile(self.latencies, q * 100)
+        return value * 1000 if value is not None else float("nan")
 
     @property
     def throughput(self) -> float:

@@ -143,11 +143,16 @@ def chunk_corpus(docs: list[Document], params: ChunkingParams) -> tuple[list[Sen
     return sentences, chunks
 
 
+def collapse(text: str) -> str:
+    """Whitespace runs as one space: the form in which quotes and passages are compared."""
+    return " ".join(text.split())
+
+
 def embedding_text(section: str, text: str, doc_title: str) -> str:
     """What the encoder sees: the passage with its heading as context.
 
     Headings such as "Hip flexor strain" or "Why do my hips hurt when I run?" say what a
     passage is about better than its first words do.
     """
-    body = " ".join(text.split())
+    body = collapse(text)
     return body if section == doc_title else f"{section}: {body}"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.artifact import IndexArtifact
-from index.chunking import Sentence
+from index.chunking import Sentence, collapse
 from service.retrieval import Query, ScoredChunk
 
 _ANAPHORIC = re.compile(r"^(this|these|it|they|that|those|such|also|additionally|furthermore|however|like|specifically|thankfully|then)\b", re.IGNORECASE)
@@ -97,10 +97,6 @@ class _Unit:
     last: int
     relevance: float
     words: int
-
-
-def collapse(text: str) -> str:
-    return " ".join(text.split())
 
 
 class Composer:

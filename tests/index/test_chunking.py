@@ -7,12 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from index.chunking import ChunkingParams, chunk_document, split_sentences
+from index.chunking import ChunkingParams, chunk_document, collapse, split_sentences
 from index.documents import Document
 
-
-def collapse(text: str) -> str:
-    return " ".join(text.split())
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from index.chunking import collapse
 from index.cleaning import sectionize
 
 BOILERPLATE = (
@@ -60,9 +61,6 @@ EXPECTED_DROPS = {
     "004_a3cab82aa58c6236": (),
 }
 
-
-def collapse(text: str) -> str:
-    return " ".join(text.split())
 
 
 @pytest.fixture(scope="module")

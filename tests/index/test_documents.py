@@ -13,13 +13,11 @@ import pytest
 
 from index import artifact as index_artifact
 from index.build import build
+from index.chunking import collapse
 from index.documents import CorpusError, html_to_text, load_corpus
 
 HTML_SENTINELS = ("HEAD_TITLE_SENTINEL", "SCRIPT_SENTINEL", "STYLE_SENTINEL", "NAV_SENTINEL", "FORM_SENTINEL", "FOOTER_SENTINEL", "tracker", "console.log")
 
-
-def collapse(text: str) -> str:
-    return " ".join(text.split())
 
 
 # -- the real corpus ---------------------------------------------------------------------

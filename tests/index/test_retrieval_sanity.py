@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from index.chunking import collapse
+
 HIP_FLEXOR_ARTICLE = "003_8bf0d0f96f61588d"
 CAUSES = (
     "Hip flexor strains",
@@ -22,9 +24,6 @@ CAUSES = (
     "General injury",
 )
 
-
-def collapse(text: str) -> str:
-    return " ".join(text.split())
 
 
 def top_chunks(engine, query: str, k: int, mode: str = "hybrid"):

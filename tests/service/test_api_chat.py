@@ -8,6 +8,8 @@ import re
 import httpx
 import pytest
 
+from index.chunking import collapse
+
 WHY = "why do my hips hurt when I run"
 
 
@@ -18,9 +20,6 @@ def chat(base: str, messages: list[dict], **extra) -> httpx.Response:
 def user(text: str) -> dict:
     return {"role": "user", "content": text}
 
-
-def collapse(text: str) -> str:
-    return " ".join(text.split())
 
 
 def parse_sse(body: str) -> list[tuple[str, object]]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from index.chunking import collapse
 from service.config import ROOT
 from service.engine import ABSTAIN_MESSAGE, Engine, Message
 from service.followups import is_follow_up, resolve
@@ -19,9 +20,6 @@ from service.scope import ScopeGate, ScopeRulesError
 
 ITEMS = [json.loads(line) for line in (ROOT / "eval" / "data" / "items.jsonl").read_text().splitlines()]
 
-
-def collapse(text: str) -> str:
-    return " ".join(text.split())
 
 
 def ask(engine: Engine, *turns: str):

@@ -168,7 +168,7 @@ def serve(
     from service.engine import Engine, EngineUnavailable
 
     try:
-        Engine.check(settings)  # refuse to start (one line, exit 2) rather than fail inside a worker
+        Engine.check_rules(settings)  # refuse to start (one line, exit 2) rather than fail inside a worker
     except EngineUnavailable as exc:
         _fail(str(exc))
     if host:

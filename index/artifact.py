@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,7 +80,6 @@ class IndexArtifact:
     sentence_vectors: np.ndarray
     chunk_index: Any  # faiss.Index
     bm25: Any  # bm25s.BM25
-    document_frequency: dict[str, int]  # token → number of sentences containing it
 
     @property
     def query_encoder_path(self) -> Path:
@@ -171,5 +169,4 @@ def load(path: Path, corpus_dir: Path) -> IndexArtifact:
         raise IndexCorrupt(f"index at {path} could not be read ({exc.__class__.__name__}: {exc}): {BUILD_HINT}") from exc
     if chunk_index.ntotal != len(chunks) or len(sentence_vectors) != len(sentences):
         raise IndexCorrupt(f"index at {path} has mismatched counts: {BUILD_HINT}")
-    frequency = Counter(token for tokens in sentence_tokens for token in tokens)
-    return IndexArtifact(path, manifest, documents, chunks, sentences, sentence_tokens, sentence_vectors, chunk_index, bm25, dict(frequency))
+    return IndexArtifact(path, manifest, documents, chunks, sentences, sentence_tokens, sentence_vectors, chunk_index, bm25)

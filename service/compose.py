@@ -14,6 +14,7 @@ then a short list when the question asks for causes, exercises or steps.
 from __future__ import annotations
 
 import math
+from collections import Counter
 import re
 from dataclasses import dataclass
 
@@ -34,7 +35,7 @@ _PROMOTION = re.compile(
 _SIGNPOST = re.compile(
     r"^(let[’']s|now,? time to|here are|here[’']s|in this (short )?guide|this article|to learn more|keep reading|"
     r"read on|before we get into|ready to|glad you asked|absolutely!|so,? what|whether you want)|"
-    r"\b(take a look at|keep reading|as pictured|see the image|we[’']ll be delving)\b",
+    r"\b(take a look at|keep reading|as pictured|we[’']ll be delving)\b",
     re.IGNORECASE,
 )
 # "How long / how often / how many" questions want a sentence that carries an amount.
@@ -104,11 +105,14 @@ class Composer:
         self.artifact = artifact
         self.params = params or ComposeParams()
         n = len(artifact.sentences)
-        self._idf = {token: math.log(1 + (n - df + 0.5) / (df + 0.5)) for token, df in artifact.document_frequency.items()}
+        frequency = Counter(token for tokens in artifact.sentence_tokens for token in tokens)  # sentences holding each token
+        self._idf = {token: math.log(1 + (n - df + 0.5) / (df + 0.5)) for token, df in frequency.items()}
         self._unseen_idf = math.log(1 + (n + 0.5) / 0.5)
         # Per-sentence facts that never change: decided once here, not on every request.
         self._can_quote = [self._quotable(s) for s in artifact.sentences]
         self._leans = [self._leans_back(i) for i in range(n)]
+        self._words = [len(sentence.text.split()) for sentence in artifact.sentences]
+        self._has_amount = [bool(_QUANTITY.search(sentence.text)) for sentence in artifact.sentences]
 
     def compose(self, query: Query, hits: list[ScoredChunk]) -> Composition:
         units = self._candidates(query, hits)
@@ -122,7 +126,6 @@ class Composer:
 
     def _candidates(self, query: Query, hits: list[ScoredChunk]) -> list[_Unit]:
         p = self.params
-        sentences = self.artifact.sentences
         chunk_score: dict[int, float] = {}
         for hit in hits[: p.chunks]:
             for sid in self.artifact.chunks[hit.index].sentence_ids:
@@ -140,16 +143,15 @@ class Composer:
         wants_amount = bool(_QUANTITY_QUESTION.search(query.text))
         units: list[_Unit] = []
         for sid, cosine in zip(ids.tolist(), cosines.tolist()):
-            sentence = sentences[sid]
             if not self._can_quote[sid]:
                 continue
             first = sid - 1 if self._leans[sid] and (sid - 1) in chunk_score else sid
             tokens = self.artifact.sentence_tokens[sid] | (self.artifact.sentence_tokens[first] if first != sid else frozenset())
             overlap = sum(weight[t] for t in wanted & tokens) / wanted_weight
             relevance = p.sentence_weight * cosine + p.overlap_weight * overlap + p.chunk_weight * chunk_score[sid]
-            if wants_amount and _QUANTITY.search(sentence.text):
+            if wants_amount and self._has_amount[sid]:
                 relevance += p.quantity_bonus
-            words = sum(len(sentences[i].text.split()) for i in range(first, sid + 1))
+            words = sum(self._words[first : sid + 1])
             units.append(_Unit(first, sid, relevance, words))
         units.sort(key=lambda u: (-u.relevance, u.first))
         return units
@@ -168,7 +170,7 @@ class Composer:
         if sid == 0 or not _ANAPHORIC.match(sentences[sid].text):
             return False
         previous = sentences[sid - 1]
-        return previous.doc_id == sentences[sid].doc_id and previous.section == sentences[sid].section and self._quotable(previous)
+        return previous.doc_id == sentences[sid].doc_id and previous.section == sentences[sid].section and self._can_quote[sid - 1]
 
     def _select(self, units: list[_Unit]) -> list[_Unit]:
         p = self.params
@@ -232,9 +234,9 @@ class Composer:
                 break
             if relevance.get(last + 1, 0.0) < floor and not _ANAPHORIC.match(nxt.text):
                 break
-            if words + len(nxt.text.split()) > p.lead_words:
+            if words + self._words[last + 1] > p.lead_words:
                 break
-            last, words = last + 1, words + len(nxt.text.split())
+            last, words = last + 1, words + self._words[last + 1]
         if last == lead.last:
             return lead
         return _Unit(lead.first, last, lead.relevance, words)

@@ -42,7 +42,6 @@ ABSTAIN_MESSAGE = (
     "foam rolling, running form and shoes, and when to see a professional."
 )
 LIST_LEAD_IN = "The articles also mention:"
-SafetyLevel = Literal["none", "see_doctor", "urgent", "emergency"]
 
 
 class EngineUnavailable(Exception):
@@ -146,6 +145,10 @@ def encodable(text: str) -> str:
     return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
 
 
+def user_turns(messages: list[Message]) -> list[str]:
+    return [encodable(m.content) for m in messages if m.role == "user"]
+
+
 class Engine:
     def __init__(
         self,
@@ -177,12 +180,12 @@ class Engine:
         return cls(artifact, encoder, safety, scope)
 
     @staticmethod
-    def check(settings: Settings) -> None:
-        """What `load` would refuse, checked without loading the model or the index into
-        memory (the server's parent process would hold ~200 MB for nothing)."""
+    def check_rules(settings: Settings) -> None:
+        """What `load` would refuse besides the index (which `stride serve` checks itself,
+        rebuilding it if asked), without loading the model or the index into memory: the
+        server's parent process would hold ~200 MB for nothing."""
         with _one_line_errors(settings):
             model_dir()
-            index_artifact.check(settings.index_dir, settings.corpus_dir)
             SafetyLayer.load(settings.safety_rules)
             ScopeGate.load(settings.scope_rules)
 
@@ -192,9 +195,9 @@ class Engine:
 
     # -- retrieval --------------------------------------------------------------------
 
-    def query(self, user_turns: list[str]) -> Query:
+    def query(self, turns: list[str]) -> Query:
         """The retrieval query for the last turn: one encoder pass, context blended in for follow-ups."""
-        return self._query(followups.resolve(user_turns))
+        return self._query(followups.resolve(turns))
 
     def _query(self, resolved: followups.ResolvedQuery) -> Query:
         resolved = followups.ResolvedQuery(self.vocabulary.corrected(resolved.text), resolved.context and self.vocabulary.corrected(resolved.context))
@@ -216,29 +219,29 @@ class Engine:
 
     def retrieve(self, messages: list[Message], k: int = 10, mode: Mode = "hybrid") -> list[Passage]:
         """Ranked chunks for the conversation's last turn (what evaluation scores retrieval on)."""
-        query = self.query([encodable(m.content) for m in messages if m.role == "user"])
+        query = self.query(user_turns(messages))
         chunks = self.artifact.chunks
         return [Passage(chunks[h.index].doc_id, chunks[h.index].start, chunks[h.index].end, h.score) for h in self.retriever.search(query, k=k, mode=mode)]
 
     # -- answering --------------------------------------------------------------------
 
-    def check_safety(self, user_turns: list[str]) -> SafetyResult:
+    def check_safety(self, turns: list[str]) -> SafetyResult:
         try:
-            return self.safety.check(user_turns)
+            return self.safety.check(turns)
         except Exception:  # fail closed: a broken check must never let an unchecked answer through
             log.exception("safety layer failed; answering with the fail-closed message")
             return FAIL_CLOSED
 
     def answer(self, messages: list[Message], mode: Mode = "hybrid") -> ChatResult:
-        user_turns = [encodable(m.content) for m in messages if m.role == "user"]
-        safety = self.check_safety(user_turns)
+        turns = user_turns(messages)
+        safety = self.check_safety(turns)
         if safety.level in ("emergency", "urgent"):
             # No self-care text at all: nothing that could delay care.
             return ChatResult(safety.message or FAIL_CLOSED.message or "", [], safety, abstained=False)
-        resolved = followups.resolve(user_turns)
+        resolved = followups.resolve(turns)
         # Judge what is asked, not the story around it: a long message's last questions.
         # The subject may have been set in an earlier turn ("…my hip" then "when can I run again?").
-        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {focus(resolved.text)}", conversation=" ".join(user_turns))
+        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {focus(resolved.text)}", conversation=" ".join(turns))
         if out_of_scope:
             return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug={"scope": out_of_scope})
         missing = self.vocabulary.uncovered(resolved.text)

@@ -56,7 +56,7 @@ def is_follow_up(message: str) -> bool:
 def resolve(user_turns: list[str]) -> ResolvedQuery:
     """The retrieval query for the last user turn, given all user turns in order."""
     last = without_ruled_out(user_turns[-1])
-    earlier = [without_ruled_out(turn) for turn in user_turns[:-1] if turn.strip()]
+    earlier = [turn for turn in user_turns[:-1] if turn.strip()]
     if not earlier or not is_follow_up(last):
         return ResolvedQuery(last, None)
-    return ResolvedQuery(last, " ".join(earlier[-MAX_TURNS_CARRIED:]))
+    return ResolvedQuery(last, " ".join(without_ruled_out(turn) for turn in earlier[-MAX_TURNS_CARRIED:]))

@@ -25,7 +25,6 @@ from __future__ import annotations
 import bisect
 import functools
 import datetime as dt
-import pathlib
 import re
 import tomllib
 import unicodedata
@@ -741,7 +740,7 @@ class SafetyLayer:
     # ---- loading / validation
 
     @classmethod
-    def load(cls, path: pathlib.Path = DEFAULT_RULES_PATH) -> "SafetyLayer":
+    def load(cls, path: Path = DEFAULT_RULES_PATH) -> "SafetyLayer":
         try:
             raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
@@ -799,11 +798,9 @@ class SafetyLayer:
             for raw in concept.patterns:
                 pat = _checked(raw, spec.terms, where)
                 key = (len(atomics), len(compiled))
-                firsts = _start_anchors(pat)
-                anchors = _anchors(pat)
-                if firsts is not None:
+                if (firsts := _start_anchors(pat)) is not None:
                     start_anchored[key] = firsts
-                elif anchors is not None:
+                elif (anchors := _anchors(pat)) is not None:
                     anchored[key] = anchors
                 else:
                     always.append(key)
@@ -969,7 +966,3 @@ class _Evaluation:
                 if not negex.silenced(s, e, atom.window, atom.hypothetical):
                     return True
         return False
-
-
-def load_default() -> SafetyLayer:
-    return SafetyLayer.load(DEFAULT_RULES_PATH)

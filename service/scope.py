@@ -61,7 +61,7 @@ class ScopeGate:
         lay_terms = data.get("lay_terms", {})
         if not all(isinstance(v, str) and v.strip() for v in lay_terms.values()):
             raise ScopeRulesError("scope lay_terms: every entry needs the articles' words as a non-empty string")
-        also_covered = tuple(str(w).lower() for w in data.get("also_covered", [])) + tuple(k.lower() for k in lay_terms)
+        also_covered = tuple(str(w).lower() for w in data.get("also_covered", []))
         return cls(str(data.get("version", "")), tuple(rules), also_covered, topic, tuple((k.lower(), v) for k, v in lay_terms.items()))
 
     def out_of_scope(self, text: str, conversation: str | None = None) -> str | None:

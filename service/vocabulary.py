@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-import Stemmer
-from bm25s.stopwords import STOPWORDS_EN_PLUS
 from wordfreq import zipf_frequency
+
+from index.lexical import STOPWORDS, stemmer
 
 SPECIFIC_ZIPF = 3.3
 # Below this a word is more likely a misspelling than a rare real word ("strech" 1.7,
@@ -33,11 +33,6 @@ _FILLER = frozenset(
     "lol lmao haha hahaha omg btw idk tbh imo hey hi hello thanks thank guys anyone gonna wanna gotta kinda sorta ok okay "
     "yeah yep nope whats hows".split()
 )
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
 
 
 def words(text: str) -> list[str]:
@@ -67,19 +62,22 @@ def focus(text: str, *, short_whole: bool = True) -> str:
 class Vocabulary:
     def __init__(self, texts: list[str], also_covered: tuple[str, ...] = (), lay_terms: tuple[tuple[str, str], ...] = ()) -> None:
         self.lay_terms = dict(lay_terms)
-        found: set[str] = set(also_covered)
+        found: set[str] = set(also_covered) | set(self.lay_terms)
         for text in texts:
             for word in words(text):
                 found.add(word)
                 found.update(part for part in word.split("-") if part)
         self.words = frozenset(found)
-        self.stems = frozenset(_stemmer().stemWord(w) for w in found)
+        self.stems = frozenset(stemmer().stemWord(w) for w in found)
         self._by_initial: dict[str, list[str]] = {}
         for word in sorted(found):
             self._by_initial.setdefault(word[0], []).append(word)
+        # The gate and the spelling correction ask about the same words in one request, and a
+        # search costs ~0.5 ms a word; the vocabulary never changes, so remember the answers.
+        self._nearest = lru_cache(maxsize=4096)(self._nearest)
 
     def covers(self, word: str) -> bool:
-        if word in self.words or _stemmer().stemWord(word) in self.stems:
+        if word in self.words or stemmer().stemWord(word) in self.stems:
             return True
         if len(word) >= 5 and any(word in known for known in self.words):
             return True  # "arthritis" in "osteoarthritis", "stretch" in "stretches"
@@ -96,9 +94,11 @@ class Vocabulary:
         for candidate in self._by_initial.get(word[0], ()):
             if abs(len(candidate) - len(word)) <= limit:
                 distance = _distance(word, candidate, limit)
+                if distance > limit:
+                    continue
                 # Closest first; among equals the commoner word ("offen" → "often", not "offer").
                 key = (distance, -zipf_frequency(candidate, "en"), candidate)
-                if distance <= limit and (best is None or key < best):
+                if best is None or key < best:
                     best = key
         return best[2] if best else None
 
@@ -107,7 +107,7 @@ class Vocabulary:
         "arthritis" → "osteoarthritis". BM25 stems the two differently and would miss it."""
         found: list[str] = []
         for word in words(text):
-            if len(word) >= 6 and word not in self.words and word not in STOPWORDS_EN_PLUS:
+            if len(word) >= 6 and word not in self.words and word not in STOPWORDS:
                 found.extend(known for known in self.words if word in known and known != word)
         return found
 
@@ -137,7 +137,7 @@ class Vocabulary:
         # Only the asking sentences: "no fever, not breathless — which stretch helps?" hinges
         # on "stretch", not on the symptoms ruled out before it.
         for word in words(focus(text, short_whole=False)):
-            if len(word) < 3 or word in STOPWORDS_EN_PLUS or word in _FILLER or self.covers(word):
+            if len(word) < 3 or word in STOPWORDS or word in _FILLER or self.covers(word):
                 continue
             if word.endswith("in") and zipf_frequency(word + "g", "en") >= SPECIFIC_ZIPF:  # "killin", "runnin"
                 continue

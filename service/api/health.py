@@ -24,7 +24,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     if engine is None:
         return JSONResponse({"status": "loading"}, status_code=503, headers={"Retry-After": "1"})
     manifest = engine.artifact.manifest
-    return JSONResponse({"status": "ready", "index": {"built_at": manifest["built_at"], "counts": manifest["counts"]}, "model": manifest["model"]["name"], "safety_rules": engine.safety.version})
+    return JSONResponse({"status": "ready", "index": {"built_at": manifest["built_at"], "counts": manifest["counts"]}, "model": manifest["model"]["name"], "safety_rules": engine.safety.version, "scope_rules": engine.scope.version})
 
 
 @router.get("/metrics", include_in_schema=False)

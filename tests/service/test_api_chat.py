@@ -168,6 +168,7 @@ def test_health_ready_and_docs(live_server):
     assert httpx.get(f"{live_server}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{live_server}/readyz")
     assert ready.status_code == 200 and ready.json()["index"]["counts"]["documents"] == 5
+    assert ready.json()["scope_rules"] and ready.json()["safety_rules"]  # which reviewed rules files are live
     assert httpx.get(f"{live_server}/docs").status_code == 200
     paths = httpx.get(f"{live_server}/openapi.json").json()["paths"]
     assert {"/api/chat", "/v1/chat/completions", "/api/documents", "/api/feedback"} <= set(paths)

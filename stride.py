@@ -177,7 +177,10 @@ def serve(
         os.environ["STRIDE_PORT"] = str(port)
     if workers:
         os.environ["STRIDE_WORKERS"] = str(workers)
-    settings = Settings()
+    # With one worker uvicorn builds the app in this process: its get_settings() must see
+    # the options just written, not the copy cached before them.
+    get_settings.cache_clear()
+    settings = get_settings()
     from service.logs import uvicorn_log_config
 
     signal.signal(signal.SIGTERM, _exit_after_drain)

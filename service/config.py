@@ -27,8 +27,6 @@ class Settings(BaseSettings):
     # pool, so 1 avoids oversubscribing the cores (bench/RESULTS.md: 1 thread beat 2 under
     # load; 2 only helps a lone request by ~1 ms).
     encoder_threads: int = 1
-    # Rebuild a missing or stale index at start-up instead of refusing to serve.
-    auto_build: bool = False
 
     # Public widget hygiene.
     # Sites allowed to call the API from a browser and to frame Stride's pages

@@ -25,9 +25,13 @@ class ApiError(Exception):
         self.status, self.message, self.code, self.headers = status, message, code, headers
 
 
+def error_payload(status: int, message: str, code: str | None = None) -> dict[str, Any]:
+    """The one error shape: {"error": {"message", "type", "code"}}, type from the status."""
+    return {"error": {"message": message, "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"), "code": code}}
+
+
 def error_response(status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"error": {"message": message, "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"), "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(error_payload(status, message, code), status_code=status, headers=headers)
 
 
 def describe_validation(errors: list[dict[str, Any]]) -> str:

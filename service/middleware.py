@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from service import metrics
+from service.errors import error_payload
 from service.logs import request_id
 
 Scope = MutableMapping[str, Any]
@@ -24,10 +25,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("stride.http")
-
-
-def error_body(message: str, type_: str, code: str | None = None) -> bytes:
-    return json.dumps({"error": {"message": message, "type": type_, "code": code}}).encode()
 
 
 class Gatekeeper:
@@ -70,10 +67,8 @@ class Gatekeeper:
             route = _route_template(scope)
             metrics.http_requests.labels(scope.get("method", "-"), route, str(status_holder["status"])).inc()
             metrics.http_latency.labels(route).observe(elapsed)
-            log.info(
-                "request",
-                extra={"method": scope.get("method"), "path": route, "status": status_holder["status"], "duration_ms": round(elapsed * 1000, 2)},
-            )
+            if log.isEnabledFor(logging.INFO):  # the record is only built when it will be written
+                log.info("request", extra={"method": scope.get("method"), "path": route, "status": status_holder["status"], "duration_ms": round(elapsed * 1000, 2)})
             request_id.reset(token)
 
     async def _bounded_body(self, scope: Scope, receive: Receive) -> bytes | None:
@@ -111,7 +106,7 @@ class Gatekeeper:
         return [*headers, *extra]
 
     async def _reject(self, send: Send, status: int, message: str, code: str, rid: str) -> None:
-        body = error_body(message, "invalid_request_error", code)
+        body = json.dumps(error_payload(status, message, code)).encode()
         headers = self._headers([(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())], rid)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

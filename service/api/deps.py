@@ -58,21 +58,25 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def rate_limit(request: Request) -> None:
-    runtime = _runtime(request)
-    if not runtime.limiter.enabled:
-        return
-    client = request.client.host if request.client else "unknown"
-    # Feedback has its own bucket: someone who used up their questions can still rate answers.
-    bucket = "feedback" if request.url.path.endswith("/feedback") else "chat"
-    wait = runtime.limiter.retry_after(f"{client}|{bucket}")
-    if wait is not None:
-        route = getattr(request.scope.get("route"), "path", request.url.path)
-        metrics.rate_limited.labels(route).inc()
-        raise ApiError(429, f"Too many questions from this address. Please wait {wait} seconds and try again.", "rate_limited", {"Retry-After": str(wait)})
+def rate_limited(bucket: str):
+    """A per-client rate-limit dependency on its own bucket: feedback has one of its own, so
+    someone who used up their questions can still rate answers."""
+
+    def rate_limit(request: Request) -> None:
+        runtime = _runtime(request)
+        if not runtime.limiter.enabled:
+            return
+        client = request.client.host if request.client else "unknown"
+        wait = runtime.limiter.retry_after(f"{client}|{bucket}")
+        if wait is not None:
+            route = getattr(request.scope.get("route"), "path", request.url.path)
+            metrics.rate_limited.labels(route).inc()
+            raise ApiError(429, f"Too many questions from this address. Please wait {wait} seconds and try again.", "rate_limited", {"Retry-After": str(wait)})
+
+    return Depends(rate_limit)
 
 
-RateLimited = Depends(rate_limit)
+RateLimited = rate_limited("chat")
 
 
 async def answer(runtime: Runtime, engine: Engine, messages: list[Message]) -> ChatResult:
@@ -85,13 +89,20 @@ async def answer(runtime: Runtime, engine: Engine, messages: list[Message]) -> C
             await runtime.slots.acquire()
     except TimeoutError:
         raise ApiError(503, "Stride is busy right now. Please try again in a moment.", "busy", {"Retry-After": "1"}) from None
+    # The slot is freed when the pipeline's thread is done, not when the wait gives up: a
+    # thread cannot be cancelled, and a timed-out answer still running must keep counting.
+    def finished(done: asyncio.Future) -> None:
+        runtime.slots.release()
+        if not done.cancelled():
+            done.exception()  # a failure after a timeout was already answered; don't log it as unretrieved
+
+    work = asyncio.ensure_future(run_in_threadpool(engine.answer, messages))
+    work.add_done_callback(finished)
     try:
-        result = await asyncio.wait_for(run_in_threadpool(engine.answer, messages), timeout=settings.request_timeout_s)
+        result = await asyncio.wait_for(asyncio.shield(work), timeout=settings.request_timeout_s)
     except TimeoutError:
         metrics.timeouts.inc()
         raise ApiError(503, "That took too long to answer. Please try again.", "timeout", {"Retry-After": "1"}) from None
-    finally:
-        runtime.slots.release()
     if "safety-layer-error" in result.safety.rules:
         metrics.safety_failures.inc()
     outcome = metrics.outcome(result.safety.level, result.abstained)

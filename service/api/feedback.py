@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header
 from starlette.concurrency import run_in_threadpool
 
 from service import metrics
-from service.api.deps import RateLimited, RuntimeDep
+from service.api.deps import RuntimeDep, rate_limited
 from service.api.schemas import ErrorResponse, FeedbackRequest, FeedbackResponse
 from service.errors import ApiError
 
@@ -18,7 +18,7 @@ router = APIRouter(tags=["feedback"])
 log = logging.getLogger("stride.feedback")
 
 
-@router.post("/api/feedback", status_code=202, response_model=FeedbackResponse, responses={422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}}, dependencies=[RateLimited])
+@router.post("/api/feedback", status_code=202, response_model=FeedbackResponse, responses={422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}}, dependencies=[rate_limited("feedback")])
 async def post_feedback(body: FeedbackRequest, runtime: RuntimeDep) -> dict:
     """Rate an answer by its `id`. Stored only when the operator enabled feedback; never with an IP."""
     stored = False

@@ -12,11 +12,11 @@ import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
-from service.api.chat import SSE_HEADERS, answer_pieces
+from service.api.chat import ERRORS, SSE_HEADERS, answer_pieces
 from service.api.deps import EngineDep, RateLimited, RuntimeDep, answer
-from service.api.schemas import MAX_CHARS, ErrorResponse, OpenAIChatRequest
+from service.api.schemas import MAX_CHARS, OpenAIChatRequest
 from service.engine import ChatResult, Message
 from service.errors import ApiError
 
@@ -46,7 +46,7 @@ async def models() -> dict:
     return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "stride"}]}
 
 
-@router.post("/v1/chat/completions", responses={status: {"model": ErrorResponse} for status in (413, 422, 429, 503)}, dependencies=[RateLimited])
+@router.post("/v1/chat/completions", responses=ERRORS, dependencies=[RateLimited])
 async def chat_completions(body: OpenAIChatRequest, runtime: RuntimeDep, engine: EngineDep):
     """Chat Completions: non-streaming or streaming `chat.completion.chunk`s ending in `[DONE]`."""
     result = await answer(runtime, engine, _conversation(body))
@@ -55,15 +55,17 @@ async def chat_completions(body: OpenAIChatRequest, runtime: RuntimeDep, engine:
     if body.stream:
         return StreamingResponse(_chunks(result, completion_id, created), media_type="text/event-stream", headers=SSE_HEADERS)
     content = with_sources(result)
-    return {
+    words = len(content.split())
+    # A response, as in /api/chat, so FastAPI doesn't re-encode what the engine built.
+    return JSONResponse({
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
         "model": MODEL_ID,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop", "logprobs": None}],
-        "usage": {"prompt_tokens": 0, "completion_tokens": len(content.split()), "total_tokens": len(content.split())},
+        "usage": {"prompt_tokens": 0, "completion_tokens": words, "total_tokens": words},
         "stride": result.payload(),
-    }
+    })
 
 
 async def _chunks(result: ChatResult, completion_id: str, created: int) -> AsyncIterator[str]:

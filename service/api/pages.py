@@ -15,8 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from service.errors import error_response
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 STATIC_DIR = SERVICE_DIR / "static"
@@ -98,7 +100,7 @@ def _not_found(request: Request, message: str, code: str) -> Response:
     if "text/html" in request.headers.get("accept", ""):
         html = _env.get_template("not_found.html").render(message=message, css=asset_url("site.css"), icon=asset_url("favicon.svg"))
         return HTMLResponse(html, status_code=404)
-    return JSONResponse({"error": {"message": message, "type": "not_found_error", "code": code}}, status_code=404)
+    return error_response(404, message, code)
 
 
 @router.get("/widget.js")

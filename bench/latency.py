@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from eval.metrics import percentile  # noqa: E402
-from load import rss_mb, start_server  # noqa: E402  (bench/load.py, beside this script)
+from load import rss_mb, start_server, stop_server  # noqa: E402  (bench/load.py, beside this script)
 
 QUESTIONS = [
     "why do my hips hurt when I run",
@@ -94,8 +94,7 @@ def main() -> None:
         connection.close()
         memory = rss_mb(server.pid)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop_server(server)
 
     floor = statistics.median(rows[0][1])
     print(f"{len(QUESTIONS)} questions x {args.repeat} repeats, encoder threads {engine.encoder._session.get_session_options().intra_op_num_threads}\n")

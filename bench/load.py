@@ -4,7 +4,7 @@ Not a test. By default it starts its own server (`python -m stride serve --no-bu
 free loopback port, rate limiting off) for each configuration, fires N requests at
 concurrency C cycling a fixed list of 20 realistic questions, and reports requests,
 errors, throughput, p50/p95/p99 latency and the server's resident memory (summed over
-its process tree: psutil when installed, else /proc/<pid>/status VmRSS) sampled after
+its process tree, from /proc/<pid>/status VmRSS) sampled after
 the first 1,000 and after the last 1,000 requests, with the growth between them.
 
     .venv/bin/python bench/load.py                       # 20,000 requests, c=32, 1 worker
@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -86,13 +85,6 @@ def process_tree(pid: int) -> list[int]:
 
 def rss_mb(pid: int) -> float:
     """Resident memory of the server's process tree (workers included), in MB."""
-    try:
-        import psutil
-
-        root = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
-    except ImportError:
-        pass
     total_kb = 0
     for member in process_tree(pid):
         try:

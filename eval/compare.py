@@ -13,10 +13,6 @@ from rich.console import Console
 from eval.metrics import METRIC_NAMES
 from eval.report import expected_label, fmt, html_table, md_table, page, rich_table, short
 
-# Metrics where a lower value is better (for the arrow colour).
-LOWER_IS_BETTER = frozenset({"wrongly_abstained_rate", "false_escalation_rate", "see_doctor_rate_non_escalate", "latency_p50_ms", "latency_p95_ms", "n_errors"})
-
-
 @dataclass(frozen=True)
 class Flip:
     system: str

@@ -19,7 +19,6 @@ __all__ = ["CATEGORIES", "LEVELS", "ITEMS_PATH", "EvalItem", "GoldEvidence", "Go
 
 ITEMS_PATH = Path(__file__).resolve().parent / "data" / "items.jsonl"
 SPLITS = ("dev", "test", "all")
-_WS = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -79,42 +78,15 @@ def load_items(split: str = "all", path: Path = ITEMS_PATH) -> list[EvalItem]:
     return items
 
 
-def _collapsed_with_offsets(text: str) -> tuple[str, list[int]]:
-    """`collapse(text)` plus, for each of its characters, the offset it came from in `text`."""
-    out: list[str] = []
-    where: list[int] = []
-    pos = 0
-    for match in _WS.finditer(text):
-        for i in range(pos, match.start()):
-            out.append(text[i])
-            where.append(i)
-        out.append(" ")
-        where.append(match.start())
-        pos = match.end()
-    for i in range(pos, len(text)):
-        out.append(text[i])
-        where.append(i)
-    # strip, as collapse() does
-    lo, hi = 0, len(out)
-    while lo < hi and out[lo] == " ":
-        lo += 1
-    while hi > lo and out[hi - 1] == " ":
-        hi -= 1
-    return "".join(out[lo:hi]), where[lo:hi]
-
-
 def locate(text: str, quote: str) -> list[tuple[int, int]]:
     """Every [start, end) span of `text` whose whitespace-collapsed form equals collapse(quote)."""
-    needle = collapse(quote)
-    if not needle:
+    words = quote.split()
+    if not words:
         return []
-    haystack, where = _collapsed_with_offsets(text)
-    spans = []
-    i = haystack.find(needle)
-    while i >= 0:
-        spans.append((where[i], where[i + len(needle) - 1] + 1))
-        i = haystack.find(needle, i + 1)
-    return spans
+    # The quote's words with any whitespace run between them; a lookahead so overlapping
+    # occurrences are all found.
+    pattern = re.compile("(?=(" + r"\s+".join(map(re.escape, words)) + "))")
+    return [match.span(1) for match in pattern.finditer(text)]
 
 
 def locate_gold(item: EvalItem, texts: Mapping[str, str]) -> list[GoldEvidence]:

@@ -46,7 +46,8 @@ def build(corpus_dir: Path, out_dir: Path, params: ChunkingParams | None = None,
     _write_jsonl(staging / artifact.CHUNKS, [{**asdict(c), "sentence_ids": list(c.sentence_ids)} for c in chunks])
     sentence_tokens = lexical.tokens([s.text for s in sentences])
     _write_jsonl(staging / artifact.SENTENCES, [{**asdict(s), "tokens": sorted(set(t))} for s, t in zip(sentences, sentence_tokens)])
-    vectorstore.save(vectorstore.build(chunk_vectors), staging / artifact.CHUNK_VECTORS)
+    vector_index = vectorstore.build(chunk_vectors)
+    vectorstore.save(vector_index, staging / artifact.CHUNK_VECTORS)
     np.save(staging / artifact.SENTENCE_VECTORS, sentence_vectors)
     lexical.save(lexical.build(chunk_texts), staging / artifact.BM25_DIR)
     embedding.export_onnx(model, staging / artifact.QUERY_ENCODER)
@@ -60,7 +61,7 @@ def build(corpus_dir: Path, out_dir: Path, params: ChunkingParams | None = None,
         "model": {**embedding.model_fingerprint(path), "max_seq_length": embedding.MAX_SEQ_LENGTH, "dimensions": int(vectors.shape[1])},
         "corpus": {"files": corpus_fingerprint(corpus_dir)},
         "chunking": params.as_dict(),
-        "vector_index": type(vectorstore.load(staging / artifact.CHUNK_VECTORS)).__name__,
+        "vector_index": type(vector_index).__name__,
         "libraries": {name: version(name) for name in LIBRARIES},
         "counts": {"documents": len(docs), "chunks": len(chunks), "sentences": len(sentences)},
         "files": files,

@@ -36,7 +36,6 @@ class Document:
     url: str
     path: Path
     text: str  # the text all offsets refer to (the file itself for .txt/.md)
-    sha256: str  # of the file's bytes
 
 
 def file_sha256(path: Path) -> str:
@@ -121,7 +120,7 @@ def load_corpus(corpus_dir: Path) -> list[Document]:
         meta = manifest[doc_id]
         if not meta["title"]:
             raise CorpusError(f"{MANIFEST_NAME}: {doc_id} has no title")
-        docs.append(Document(doc_id=doc_id, path=path, text=read_text(path), sha256=file_sha256(path), **meta))
+        docs.append(Document(doc_id=doc_id, path=path, text=read_text(path), **meta))
     return docs
 
 

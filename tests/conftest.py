@@ -37,10 +37,8 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def artifact(settings: Settings):
-    from index.artifact import load
-
-    return load(settings.index_dir, settings.corpus_dir)
+def artifact(engine):
+    return engine.artifact  # loaded (and checked) once, by the engine
 
 
 @pytest.fixture(scope="session")

@@ -120,7 +120,7 @@ def test_splitter_offsets_survive_repeated_sentences_and_an_offset_start():
 def test_chunk_document_on_a_synthetic_article(tmp_path):
     body = " ".join(f"Sentence number {i} talks about hip pain in runners." for i in range(12))
     text = f"My Article\n\nIntro line one. Intro line two.\n\nFirst Heading\n\n{body}\n\nSecond Heading\n\n- Ice\n- Rest\n- Stretching\n\nLast words here.\n"
-    doc = Document("d1", "My Article", "", "", "", Path(tmp_path / "d1.txt"), text, "0" * 64)
+    doc = Document("d1", "My Article", "", "", "", Path(tmp_path / "d1.txt"), text)
     sentences, chunks = chunk_document(doc, ChunkingParams(chunk_words=30, overlap_sentences=1), first_sentence_id=7)
     assert sentences[0].id == 7
     assert [s.section for s in sentences[:2]] == ["My Article", "My Article"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from index import lexical
 from index.artifact import IndexArtifact
 from index.chunking import Sentence, collapse
 from service.retrieval import Query, ScoredChunk
@@ -60,7 +61,11 @@ class ComposeParams:
     chunk_weight: float = 0.6
     quantity_bonus: float = 0.15
     own_words_weight: float = 2.0  # a follow-up's own words vs the earlier turns' words
-    topic_idf: float = 3.0  # an earlier turn's word this rare (IDF over sentences) names its subject
+    topic_idf: float = 3.0  # a word this rare (IDF over sentences) names a subject
+    # A section's subject, named in its heading or earlier sentences, counts for the
+    # sentences after it at this share: "Rest up ... apply ice" answers "treat tendonitis?"
+    # three sentences after the one that says "tendonitis".
+    subject_weight: float = 0.5
     mmr_lambda: float = 0.75
     duplicate_cosine: float = 0.88
     relative_floor: float = 0.6  # keep units scoring at least this share of the best one
@@ -113,6 +118,7 @@ class Composer:
         self._leans = [self._leans_back(i) for i in range(n)]
         self._words = [len(sentence.text.split()) for sentence in artifact.sentences]
         self._has_amount = [bool(_QUANTITY.search(sentence.text)) for sentence in artifact.sentences]
+        self._subjects = self._section_subjects()
 
     def compose(self, query: Query, hits: list[ScoredChunk]) -> Composition:
         units = self._candidates(query, hits)
@@ -147,7 +153,9 @@ class Composer:
                 continue
             first = sid - 1 if self._leans[sid] and (sid - 1) in chunk_score else sid
             tokens = self.artifact.sentence_tokens[sid] | (self.artifact.sentence_tokens[first] if first != sid else frozenset())
-            overlap = sum(weight[t] for t in wanted & tokens) / wanted_weight
+            own = wanted & tokens
+            implied = (wanted & self._subjects[sid]) - own
+            overlap = (sum(weight[t] for t in own) + p.subject_weight * sum(weight[t] for t in implied)) / wanted_weight
             relevance = p.sentence_weight * cosine + p.overlap_weight * overlap + p.chunk_weight * chunk_score[sid]
             if wants_amount and self._has_amount[sid]:
                 relevance += p.quantity_bonus
@@ -164,6 +172,19 @@ class Composer:
             return True
         # Questions and bare lead-ins ("Treatments for hip pain include:") answer nothing alone.
         return not text.endswith(("?", ":")) and len(text.split()) >= self.params.min_words
+
+    def _section_subjects(self) -> list[frozenset[str]]:
+        """Per sentence, the rare words its section's heading and earlier sentences named."""
+        sentences = self.artifact.sentences
+        headings = lexical.tokens([s.section for s in sentences])
+        subjects: list[frozenset[str]] = []
+        named: set[str] = set()
+        for sid, sentence in enumerate(sentences):
+            if sid == 0 or (sentence.doc_id, sentence.section) != (sentences[sid - 1].doc_id, sentences[sid - 1].section):
+                named = {t for t in headings[sid] if self.idf(t) >= self.params.topic_idf}
+            subjects.append(frozenset(named))
+            named |= {t for t in self.artifact.sentence_tokens[sid] if self.idf(t) >= self.params.topic_idf}
+        return subjects
 
     def _leans_back(self, sid: int) -> bool:
         sentences = self.artifact.sentences

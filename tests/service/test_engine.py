@@ -247,3 +247,13 @@ def test_invalid_scope_rules_are_refused_in_one_line(tmp_path: Path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert [line for line in result.stderr.splitlines() if line.strip()] == [f"error: scope rules file {bad} is invalid: scope rule x: bad pattern (missing ), unterminated subpattern at position 0)"]
+
+
+def test_a_sections_subject_carries_to_the_sentences_after_it(engine: Engine):
+    """The hip-pointer section says "If there is no improvement, corticosteroids may be
+    prescribed" without naming the hip pointer again; it still answers the question, ahead of
+    a sentence about treating hip pain in general."""
+    quotes = [c.quote for c in ask(engine, "how is a hip pointer treated").citations]
+    specific = next(i for i, q in enumerate(quotes) if q.startswith("If there is no improvement, corticosteroids"))
+    general = next((i for i, q in enumerate(quotes) if q.startswith("Treating hip pain from running")), len(quotes))
+    assert specific < general, quotes

@@ -2,8 +2,9 @@
 
 "how do I stretch it?" or "and if that doesn't help?" only make sense with the earlier
 turns. A last message is treated as a follow-up when it leans on them: it opens with a
-connective or pronoun ("and", "what about", "it", "that"), or it names too little to
-stand alone (at most two content words and a pronoun, or one content word). Follow-ups
+connective or pronoun ("and", "what about", "it", "that"), it names too little to
+stand alone (at most two content words and a pronoun, or one content word), or a short
+question has a pronoun for its subject or ends in "too". Follow-ups
 are retrieved with the earlier user turns carried in at a lower weight; self-contained
 questions are left alone so a change of subject is not dragged back.
 """
@@ -21,6 +22,14 @@ _LEANING_START = re.compile(
     re.IGNORECASE,
 )
 _PRONOUN = re.compile(r"\b(it|its|it's|that|this|those|these|they|them|there)\b", re.IGNORECASE)
+# "can it make my knee hurt as well?" is about the earlier subject: a pronoun as the subject
+# of a question, or an added "too"/"as well". The impersonal "is it ok to..." is not.
+_REFERS_BACK = re.compile(
+    r"\b(can|could|does|do|did|will|would|is|are|was|were|should|might|may|has|have)\s+(it|that|this|they|those|these)\b"
+    r"(?!\s+(be|ok|okay|normal|bad|safe|fine|possible|true|worth|wise|better|best|likely|common|usual)\b)"
+    r"|\b(as well|too|also)\s*\??\s*$",
+    re.IGNORECASE,
+)
 MAX_TURNS_CARRIED = 2
 # "No fever, no numbness, I didn't fall — just a sore outer hip": the ruled-out symptoms are
 # not what to search for. A negation cue and the words after it, up to the next punctuation,
@@ -50,7 +59,9 @@ def is_follow_up(message: str) -> bool:
         return True
     if _LEANING_START.match(message) and len(content) <= 4:
         return True
-    return len(content) <= 2 and bool(_PRONOUN.search(message))
+    if len(content) <= 2 and _PRONOUN.search(message):
+        return True
+    return len(content) <= 4 and bool(_REFERS_BACK.search(message))
 
 
 def resolve(user_turns: list[str]) -> ResolvedQuery:

@@ -24,6 +24,7 @@ SPECIFIC_ZIPF = 3.3
 # Below this a word is more likely a misspelling than a rare real word ("strech" 1.7,
 # "flexers" 0.0 vs "creatine" 2.8), so only then is it matched to a nearby article word.
 MISSPELLING_ZIPF = 2.5
+COMMON_ZIPF = 4.0  # "park", "ultra", "trail": everyday words
 _WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
 _WORD_ANY_CASE = re.compile(r"[A-Za-z]{4,}")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -83,8 +84,20 @@ class Vocabulary:
             return True  # "arthritis" in "osteoarthritis", "stretch" in "stretches"
         if "-" in word:
             return all(self.covers(part) for part in word.split("-") if part)
+        if self._is_compound(word):
+            return True
         # A misspelling of an article word: one edit away (two for long words).
         return zipf_frequency(word, "en") < MISSPELLING_ZIPF and self._nearest(word) is not None
+
+    def _is_compound(self, word: str) -> bool:
+        """A closed compound of a common word and an article word ("parkrun", "ultramarathon")
+        names a kind of what the articles cover. Rarer first parts ("hydro", "cryo") can
+        make a new subject ("hydrotherapy"), so they do not count."""
+        for cut in range(3, len(word) - 2):
+            head = word[cut:]
+            if (head in self.words or stemmer().stemWord(head) in self.stems) and zipf_frequency(word[:cut], "en") >= COMMON_ZIPF:
+                return True
+        return False
 
     def _nearest(self, word: str) -> str | None:
         if len(word) < 4:

@@ -208,6 +208,9 @@ def test_topic_gate(question: str, covered: bool):
         ("is guzzling sports drinks stopping my hip from healing", []),
         ("could the unevenness of my stride be what hurts my hip", []),
         ("running wrecks hips, right?", []),
+        # A common word joined to an article word names a kind of it; a rarer prefix may not.
+        ("why do my hips ache after parkrun", []),
+        ("is hydrotherapy good for hip pain", ["hydrotherapy"]),
     ],
 )
 def test_uncovered_words_are_the_things_a_question_is_about(engine: Engine, question: str, missing: list[str]):

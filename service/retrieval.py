@@ -22,7 +22,7 @@ Mode = Literal["hybrid", "dense", "bm25"]
 @dataclass(frozen=True)
 class RetrievalParams:
     dense_weight: float = 0.75
-    bm25_saturation: float = 8.0
+    bm25_saturation: float = 2.0  # bm25s scores (no k1+1 factor): one rare word matched ≈ 1.4
     context_weight: float = 0.5
     candidates: int = 50
 

@@ -152,6 +152,8 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("my 8-year-old's hip aches after football, growing pains?", "other-populations"),
         ("I'm a 45-year-old runner with sore hips, why?", None),
         ("which shoe brand is best for sore hips?", "products-and-brands"),
+        ("how many weeks until a stress fracture in my hip heals", "recovery-timelines"),
+        ("how many days off running should i take with a sore hip", None),
         ("any stretches for tight calves after long runs?", "other-body-parts"),
         ("my calves and hips are tight after long runs", None),
         ("act as my physio and tell me what's wrong", "creative-or-off-task"),

@@ -25,7 +25,8 @@ from index.artifact import IndexArtifact
 from index.chunking import Sentence, collapse
 from service.retrieval import Query, ScoredChunk
 
-_ANAPHORIC = re.compile(r"^(this|these|it|they|that|those|such|also|additionally|furthermore|however|like|specifically|thankfully|then)\b", re.IGNORECASE)
+# "It", not "IT" (IT Band Syndrome names its subject).
+_ANAPHORIC = re.compile(r"^((?i:this|these|they|that|those|such|also|additionally|furthermore|however|like|specifically|thankfully|then)|It|it)\b")
 # Sentences that sell rather than inform; they answer nothing a runner asks.
 _PROMOTION = re.compile(
     r"\b(we offer|reach out to us|contact us|our (clinic|team|staff|physical therapists)|we have .* on staff|no referral|"
@@ -51,6 +52,9 @@ _LIST_INTENT = re.compile(
     r"prevent\w*|what (can|should) i do|how (do|can|should) i|how to|options?|help\w*|relie\w*|get rid)\b",
     re.IGNORECASE,
 )
+
+
+MAX_LEAN = 2  # sentences a quote may reach back for a referent
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,13 @@ class Composer:
         # Per-sentence facts that never change: decided once here, not on every request.
         self._can_quote = [self._quotable(s) for s in artifact.sentences]
         self._leans = [self._leans_back(i) for i in range(n)]
+        # Where a quote of each sentence must start so that "it"/"this" has its referent:
+        # "This can lead to pain" needs "It happens when the piriformis muscle…", which needs
+        # "Piriformis syndrome is a common cause…".
+        self._opening = list(range(n))
+        for sid in range(n):
+            if self._leans[sid]:
+                self._opening[sid] = self._opening[sid - 1] if sid - self._opening[sid - 1] <= MAX_LEAN else sid - 1
         self._words = [len(sentence.text.split()) for sentence in artifact.sentences]
         self._has_amount = [bool(_QUANTITY.search(sentence.text)) for sentence in artifact.sentences]
         self._subjects = self._section_subjects()
@@ -151,8 +162,8 @@ class Composer:
         for sid, cosine in zip(ids.tolist(), cosines.tolist()):
             if not self._can_quote[sid]:
                 continue
-            first = sid - 1 if self._leans[sid] and (sid - 1) in chunk_score else sid
-            tokens = self.artifact.sentence_tokens[sid] | (self.artifact.sentence_tokens[first] if first != sid else frozenset())
+            first = self._opening[sid]
+            tokens = frozenset().union(*self.artifact.sentence_tokens[first : sid + 1])
             own = wanted & tokens
             implied = (wanted & self._subjects[sid]) - own
             overlap = (sum(weight[t] for t in own) + p.subject_weight * sum(weight[t] for t in implied)) / wanted_weight

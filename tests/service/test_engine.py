@@ -268,3 +268,12 @@ def test_a_sections_subject_carries_to_the_sentences_after_it(engine: Engine):
     specific = next(i for i, q in enumerate(quotes) if q.startswith("If there is no improvement, corticosteroids"))
     general = next((i for i, q in enumerate(quotes) if q.startswith("Treating hip pain from running")), len(quotes))
     assert specific < general, quotes
+
+
+def test_a_quote_keeps_the_sentences_its_pronouns_lean_on(engine: Engine):
+    """"This can lead to pain, numbness, or tingling" leans on "It happens when the piriformis
+    muscle…", which leans on "Piriformis syndrome is…": quoted together or not at all."""
+    quotes = [c.quote for c in ask(engine, "pain in my butt and tingly down the back of my leg after long runs, what causes that").citations]
+    leaning = [q for q in quotes if "It happens when the piriformis" in q or q.startswith("This can lead to pain, numbness")]
+    assert leaning, quotes
+    assert all(q.startswith("Piriformis syndrome is a common cause") for q in leaning), quotes

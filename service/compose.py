@@ -33,11 +33,13 @@ _PROMOTION = re.compile(
     r"direct access|happy running|click|subscribe|see the image)\b",
     re.IGNORECASE,
 )
-# Signposts point at content instead of stating it ("Let's dive in", "Here are some tips:").
+# Signposts point at content instead of stating it ("Let's dive in", "Here are some tips:",
+# "You'll learn not just what causes the ache…", "In conclusion, understanding… is crucial").
 _SIGNPOST = re.compile(
     r"^(let[’']s|now,? time to|here are|here[’']s|in this (short )?guide|this article|to learn more|keep reading|"
-    r"read on|before we get into|ready to|glad you asked|absolutely!|so,? what|whether you want)|"
-    r"\b(take a look at|keep reading|as pictured|we[’']ll be delving)\b",
+    r"read on|before we get into|ready to|glad you asked|absolutely!|so,? what|whether you want|in conclusion|"
+    r"(by )?understanding (why|the causes))|"
+    r"\b(take a look at|keep reading|as pictured|we[’']ll be delving|you[’']ll learn)\b",
     re.IGNORECASE,
 )
 # "How long / how often / how many" questions want a sentence that carries an amount.

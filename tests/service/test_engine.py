@@ -277,3 +277,13 @@ def test_a_quote_keeps_the_sentences_its_pronouns_lean_on(engine: Engine):
     leaning = [q for q in quotes if "It happens when the piriformis" in q or q.startswith("This can lead to pain, numbness")]
     assert leaning, quotes
     assert all(q.startswith("Piriformis syndrome is a common cause") for q in leaning), quotes
+
+
+def test_sentences_about_the_article_are_never_quoted(engine: Engine):
+    """Signposts and summaries of the article itself answer nothing ("You'll learn not just
+    what causes the ache…", "In conclusion, understanding the causes… is crucial")."""
+    quotable = engine.composer._quotable
+    chatter = [s for s in engine.artifact.sentences if s.text.startswith(("You’ll learn", "In conclusion", "Let’s dive", "Understanding why"))]
+    assert len(chatter) >= 3
+    assert not any(quotable(s) for s in chatter)
+    assert quotable(next(s for s in engine.artifact.sentences if s.text.startswith("Take a few days off from running")))

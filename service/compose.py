@@ -42,6 +42,8 @@ _SIGNPOST = re.compile(
     r"\b(take a look at|keep reading|as pictured|we[’']ll be delving|you[’']ll learn)\b",
     re.IGNORECASE,
 )
+# A named step or item: "Figure Four Stretch: Lie on your back…", "- Bridges: Lie on…".
+_LABELLED = re.compile(r"^[-•*]?\s*[A-Z][^:.!?\n]{1,40}:\s")
 # "How long / how often / how many" questions want a sentence that carries an amount.
 _QUANTITY_QUESTION = re.compile(r"\bhow (long|often|many|much|far|frequently)\b|\bfor how long\b|\bhow many times\b", re.IGNORECASE)
 _QUANTITY = re.compile(
@@ -200,11 +202,18 @@ class Composer:
         return subjects
 
     def _leans_back(self, sid: int) -> bool:
+        """Does the sentence need the one before it: a pronoun's referent, or the name of the
+        labelled step it continues ("Pull the uncrossed leg…" after "Figure Four Stretch: …")?"""
         sentences = self.artifact.sentences
-        if sid == 0 or not _ANAPHORIC.match(sentences[sid].text):
+        if sid == 0:
             return False
-        previous = sentences[sid - 1]
-        return previous.doc_id == sentences[sid].doc_id and previous.section == sentences[sid].section and self._can_quote[sid - 1]
+        sentence, previous = sentences[sid], sentences[sid - 1]
+        if previous.doc_id != sentence.doc_id or previous.section != sentence.section or not self._can_quote[sid - 1]:
+            return False
+        if _ANAPHORIC.match(sentence.text):
+            return True
+        same_line = "\n" not in self.artifact.documents[sentence.doc_id].text[previous.end : sentence.start]
+        return same_line and bool(_LABELLED.match(previous.text)) and not _LABELLED.match(sentence.text)
 
     def _select(self, units: list[_Unit]) -> list[_Unit]:
         p = self.params

@@ -287,3 +287,12 @@ def test_sentences_about_the_article_are_never_quoted(engine: Engine):
     assert len(chatter) >= 3
     assert not any(quotable(s) for s in chatter)
     assert quotable(next(s for s in engine.artifact.sentences if s.text.startswith("Take a few days off from running")))
+
+
+def test_a_step_is_quoted_with_the_name_it_continues(engine: Engine):
+    """"Pull the uncrossed leg towards your chest…" is the second half of "Figure Four Stretch:
+    Lie on your back…"; alone it does not say which stretch it is."""
+    quotes = [c.quote for c in ask(engine, "which stretch targets the glutes?").citations]
+    steps = [q for q in quotes if "Pull the uncrossed leg" in q]
+    assert steps, quotes
+    assert all(q.startswith("Figure Four Stretch:") for q in steps), quotes

@@ -27,7 +27,7 @@ from index.chunking import Chunk, Sentence
 from index.documents import corpus_fingerprint
 from index.embedding import model_dir, model_fingerprint
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the query encoder is fused and int8
 MANIFEST = "manifest.json"
 DOCUMENTS = "documents.json"
 CHUNKS = "chunks.jsonl"

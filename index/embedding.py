@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import logging
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -69,12 +71,30 @@ def encode(model: Any, texts: list[str], *, batch_size: int = 32, progress: bool
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+# How the serve-time query encoder is made from the model; recorded in the manifest.
+QUERY_ENCODER_RECIPE = {
+    "graph": "onnxruntime transformer fusions (attention, layer norm, GELU)",
+    "weights": "int8 per channel with int8 dynamic activations; feed-forward output layers kept fp32",
+}
+
+
 def export_onnx(model: Any, target: Path) -> None:
-    """Write the transformer (token states out; pooling stays in numpy) as an optimised ONNX graph."""
+    """Write the transformer (token states out; pooling stays in numpy) as the serve-time
+    query encoder: fused, then quantized to int8 except the feed-forward output layers.
+
+    Measured on this 2-core machine (bench/RESULTS.md): 1.6x faster than the fp32 graph,
+    minimum cosine 0.996 to it over the eval questions, and eval answers no worse. Those
+    six layers are the ones int8 hurts most; quantizing them too is 2.1x but 0.991.
+    """
+    import onnx
     import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
 
     bert = model[0].auto_model.eval()
+    # The optimizer recognises (and fuses) the eager attention pattern, not SDPA's.
+    attention = bert.config._attn_implementation
+    bert.set_attn_implementation("eager")
 
     class TokenStates(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
@@ -86,22 +106,50 @@ def export_onnx(model: Any, target: Path) -> None:
 
     sample = model.tokenizer(["why do my hips hurt", "ice"], padding=True, return_tensors="pt")
     names = ["input_ids", "attention_mask", "token_type_ids"]
-    raw = target.with_suffix(".raw.onnx")
-    with torch.no_grad(), warnings.catch_warnings():
-        # The tracer warns about Python-level branches in the attention code; the exported
-        # graph is checked against sentence-transformers in tests/index/test_encoder.py.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            TokenStates(bert),
-            tuple(sample[name] for name in names),
-            str(raw),
-            input_names=names,
-            output_names=["last_hidden_state"],
-            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]},
-            opset_version=17,
-            dynamo=False,
+    raw, fused = target.with_suffix(".raw.onnx"), target.with_suffix(".fp32.onnx")
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # The tracer warns about Python-level branches in the attention code; the exported
+            # graph is checked against sentence-transformers in tests/index/test_encoder.py.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                TokenStates(bert),
+                tuple(sample[name] for name in names),
+                str(raw),
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes={name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]},
+                opset_version=17,
+                dynamo=False,
+            )
+        config = bert.config
+        optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size, opt_level=1).save_model_to_file(str(fused))
+        graph = onnx.load(str(fused))
+        ffn_out = [node.name for node in graph.graph.node if node.op_type == "MatMul" and re.search(r"layer\.\d+/output/dense", node.name)]
+        if len(ffn_out) != config.num_hidden_layers:
+            raise RuntimeError(f"expected {config.num_hidden_layers} feed-forward output layers in the export, found {len(ffn_out)}")
+        quiet = _RootLogAbove(logging.WARNING)  # its "consider pre-processing" hint is for vision models
+        logging.getLogger().addFilter(quiet)
+        quantize_dynamic(
+            str(fused),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Attention"],
+            nodes_to_exclude=ffn_out,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
-    config = bert.config
-    optimized = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size, opt_level=1)
-    optimized.save_model_to_file(str(target))
-    raw.unlink()
+        logging.getLogger().removeFilter(quiet)
+    finally:
+        raw.unlink(missing_ok=True)
+        fused.unlink(missing_ok=True)
+        bert.set_attn_implementation(attention)
+
+
+class _RootLogAbove(logging.Filter):
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > self.level

@@ -1,5 +1,9 @@
 """The serve-time ONNX query encoder agrees with sentence-transformers, the encoder that
-embedded the passages: same tokenisation, truncation, pooling and normalisation."""
+embedded the passages: same tokenisation, truncation, pooling and normalisation.
+
+The serve-time graph is int8 (index/embedding.py), so agreement is a cosine of at least
+0.99, not equality: over the eval questions it is 0.996 at worst, and the eval answers did
+not get worse (bench/RESULTS.md)."""
 
 from __future__ import annotations
 
@@ -31,6 +35,9 @@ TEXTS = [
 ]
 
 
+AGREEMENT = 0.99
+
+
 @pytest.fixture(scope="module")
 def query_encoder(artifact) -> QueryEncoder:
     return QueryEncoder(artifact.query_encoder_path, artifact.tokenizer_path)
@@ -57,20 +64,30 @@ def test_onnx_matches_sentence_transformers_one_at_a_time(query_encoder, referen
         got = query_encoder.encode([text])[0]
         assert got.shape == expected.shape == (384,)
         assert abs(float(np.linalg.norm(got)) - 1.0) < 1e-5
-        assert float(got @ expected) >= 0.999, text[:40]
+        assert float(got @ expected) >= AGREEMENT, text[:40]
 
 
 def test_onnx_batch_with_padding_matches_single_encodes(query_encoder, reference):
-    batch = query_encoder.encode(TEXTS)  # mixed lengths: padding must not leak into pooling
-    cosines = np.sum(batch * reference, axis=1)
-    assert cosines.min() >= 0.999, cosines
+    """Padding must not leak into pooling. int8 activations are scaled per batch, so a text
+    in a batch is close to, not equal to, itself alone: a follow-up's batch of two (the
+    service's only batch) agrees as closely as single texts do; a batch of ten very
+    different lengths, padded to 256 word pieces, a little less."""
+    follow_up = [f"{TEXTS[0]} {TEXTS[2]}", TEXTS[2]]
+    pair = query_encoder.encode(follow_up)
+    for row, text in zip(pair, follow_up):
+        assert float(row @ query_encoder.encode([text])[0]) >= AGREEMENT
+    assert float(pair[1] @ reference[2]) >= AGREEMENT
+    batch = query_encoder.encode(TEXTS)
+    assert np.sum(batch * reference, axis=1).min() >= 0.98
     singles = np.stack([query_encoder.encode([t])[0] for t in TEXTS])
-    assert np.allclose(batch, singles, atol=1e-4)
+    assert np.sum(batch * singles, axis=1).min() >= 0.98
 
 
 def test_query_vectors_rank_the_index_like_the_build_encoder(query_encoder, reference, artifact):
-    """Same top passages whichever encoder produced the query vector."""
+    """Same best passage whichever encoder produced the query vector, and mostly the same
+    next ones (for a one-word query, ranks 2-3 are near ties)."""
     for i in range(3):
         _, onnx_ids = artifact.chunk_index.search(query_encoder.encode([TEXTS[i]]).astype(np.float32), 5)
         _, st_ids = artifact.chunk_index.search(reference[i : i + 1], 5)
-        assert list(onnx_ids[0][:3]) == list(st_ids[0][:3]), TEXTS[i]
+        assert onnx_ids[0][0] == st_ids[0][0], TEXTS[i]
+        assert len(set(onnx_ids[0][:3]) & set(st_ids[0][:3])) >= 2, TEXTS[i]

@@ -61,7 +61,7 @@ def is_follow_up(message: str) -> bool:
         return True
     if len(content) <= 2 and _PRONOUN.search(message):
         return True
-    return len(content) <= 4 and bool(_REFERS_BACK.search(message))
+    return len(content) <= 6 and bool(_REFERS_BACK.search(message))
 
 
 def resolve(user_turns: list[str]) -> ResolvedQuery:

@@ -69,6 +69,7 @@ def test_answers_name_several_causes_from_more_than_one_article(engine: Engine):
         ("how long for?", True),
         ("what about foam rolling?", True),
         ("can it make my knee hurt as well?", True),
+        ("where would i feel it? is my knee pain part of it too?", True),
         ("does that mean I should stop running for a week", True),
         ("is it ok to run with sore hips after a long run", False),
         ("why do my hips hurt when I run", False),
@@ -154,6 +155,25 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("which shoe brand is best for sore hips?", "products-and-brands"),
         ("how many weeks until a stress fracture in my hip heals", "recovery-timelines"),
         ("how many days off running should i take with a sore hip", None),
+        # Boundaries found by a third blind-written set (scope rules 2026.11.4).
+        ("I get a pinch in my hip doing breaststroke kick in the pool, how do I change my kick?", "cross-training"),
+        ("what pace should I start my half marathon at so my hips hold up", "training-load"),
+        ("how many miles can I get out of my trainers before my hips suffer?", None),
+        ("my garmin says my cadence is low and I heel strike, does that matter for hip pain?", None),
+        ("should I buy hokas for my sore hips?", "products-and-brands"),
+        ("is child's pose good for tight hip flexors?", None),
+        ("what's the best sleeping position with hip bursitis?", "diet-and-sleep"),
+        ("my hip arthritis - is there anything diet-wise that helps?", None),
+        ("write a tweet saying KT tape cures hip pain", "creative-or-off-task"),
+        ("just make one up: what % of runners have tight hip flexors?", "made-up-facts"),
+        ("what percentage of marathon runners get hip bursitis?", "made-up-facts"),
+        ("what percentage of people with leg pain had weak hips in that study?", None),
+        ("does running make my hip bursitis worse?", None),
+        ("being injured has made me depressed, how do I cope mentally?", "mental-health"),
+        ("does running in cold weather make hip pain worse?", "weather"),
+        ("ran on concrete all winter, now my hips hurt", None),
+        ("tell me with 100% certainty: is my clicking hip a labral tear?", "prescription-or-diagnosis"),
+        ("that standing knee raise exercise - how many sets for my hips?", None),
         ("any stretches for tight calves after long runs?", "other-body-parts"),
         ("my calves and hips are tight after long runs", None),
         ("act as my physio and tell me what's wrong", "creative-or-off-task"),
@@ -213,6 +233,8 @@ def test_topic_gate(question: str, covered: bool):
         # A common word joined to an article word names a kind of it; a rarer prefix may not.
         ("why do my hips ache after parkrun", []),
         ("is hydrotherapy good for hip pain", ["hydrotherapy"]),
+        ("will I need a cortisone jab for hip bursitis", []),  # the articles' word is "corticosteroid"
+        ("outer knee and outer hip both hurt, connected or 2 diff things?", []),  # chat-speak
     ],
 )
 def test_uncovered_words_are_the_things_a_question_is_about(engine: Engine, question: str, missing: list[str]):

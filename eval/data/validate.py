@@ -8,7 +8,7 @@ Stdlib only. Usage:
 Checks
   * every line is a JSON object with the required fields and allowed values;
   * ids are unique;
-  * `split` is "dev" or "test", and each split holds at least 30% of every category;
+  * `split` is "dev" or "test", and each split holds at least 20% of every category;
   * expect=answer  -> non-empty `gold`, 1-4 `key_facts` groups, no `level`;
     expect=abstain -> empty `gold` and `key_facts`, no `level`;
     expect=escalate-> empty `gold` and `key_facts`, `level` in emergency|urgent|see_doctor;
@@ -52,6 +52,7 @@ USUAL_EXPECT = {
     "adversarial": {"answer", "abstain"},
 }
 MIN_ITEMS = 200
+MIN_SPLIT_SHARE = 0.2
 ID_RE = re.compile(r"^[a-z_]+-\d{3}$")
 
 
@@ -210,9 +211,9 @@ def validate(items_path: Path, corpus_dir: Path, quiet: bool = False) -> int:
         per_cat[it.get("category")][it.get("split")] += 1
     for cat, c in per_cat.items():
         n = c["dev"] + c["test"]
-        # Each split keeps at least 30% of every category: enough test items to gate on,
-        # enough dev items to tune on (dev grew with the blind-written items of 2026-11-22).
-        if n and min(c["dev"], c["test"]) < 0.3 * n:
+        # Each split keeps a fair share of every category: enough test items to gate on,
+        # enough dev items to tune on (dev grew with three blind-written sets, all tuned on).
+        if n and min(c["dev"], c["test"]) < MIN_SPLIT_SHARE * n:
             errors.append(f"category {cat}: unbalanced split dev={c['dev']} test={c['test']}")
     if len(items) < MIN_ITEMS:
         errors.append(f"only {len(items)} items; need at least {MIN_ITEMS}")

@@ -244,6 +244,8 @@ def test_uncovered_words_are_the_things_a_question_is_about(engine: Engine, ques
 def test_runners_words_reach_the_articles_words(engine: Engine):
     assert engine.vocabulary.lay_expansions("ran on concrete all winter, saw my physio") == ["hard surfaces", "physiotherapy physical therapist therapy"]
     assert "hard surfaces" in ask(engine, "ran on concrete all winter, now my hips hurt. could that be why?").answer
+    # A symptom word reaches the article sentences that name it with its neighbours.
+    assert "labral" in ask(engine, "my hip clicks and sort of catches when i run, what could cause that").answer.lower()
 
 
 def test_lay_terms_need_the_articles_words(tmp_path: Path):

@@ -174,6 +174,13 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("ran on concrete all winter, now my hips hurt", None),
         ("tell me with 100% certainty: is my clicking hip a labral tear?", "prescription-or-diagnosis"),
         ("that standing knee raise exercise - how many sets for my hips?", None),
+        # A fourth blind set (scope rules 2026.11.6).
+        ("I'm 52, running again after menopause, and my hips ache after runs. which stretches help?", None),
+        ("does the drop in estrogen after menopause make my hip tendons weaker?", "other-populations"),
+        ("how do i tell if its my SI joint hurting or actually my hip", "other-conditions"),
+        ("ibuprofen for my hip - how many mg should I take?", "medication-dose"),
+        ("your articles cite a 2019 study showing stretching cuts hip pain by 60%, right?", "outside-sources"),
+        ("what did the study on runners with weak hips find?", None),
         ("any stretches for tight calves after long runs?", "other-body-parts"),
         ("my calves and hips are tight after long runs", None),
         ("act as my physio and tell me what's wrong", "creative-or-off-task"),

@@ -174,7 +174,9 @@ def normalise(text: str) -> str:
 
 
 # Sentence ends: . ! ? ; or newline, but not the dot inside "38.5".
-_SENTENCE_END = re.compile(r"[.!?;\n][.!?;]*(?!\d)")
+# A question answered in place stays one sentence, so the answer can negate it:
+# "Fever? nope. Swelling? nah." is two sentences, not four.
+_SENTENCE_END = re.compile(r"[.!?;\n][.!?;]*(?!\d)(?<!\?)|\?+(?!\s*(?:no|none|nope|nah|nil|negative|not really)\b)")
 _WORD = re.compile(r"\w+")
 
 
@@ -227,7 +229,9 @@ class _NegEx:
         r"(?:(?:is|are|was|were|has been|have been|feels?|seems?|looks?) (?:fine|ok|okay|normal|all good)"
         r"|ruled out|went away|gone away|(?:has|have|had) gone|went down|gone down|settled down"
         r"|resolved|cleared up|disappeared|(?:is|are|was|were) negative|(?:is|was) not an issue"
-        r"|(?:is|was|are|were) absent)\b|[?:] ?(?:no|none|nope)\b"
+        r"|(?:is|was|are|were) absent)\b|[?:] ?(?:no|none|nope|nah|nil|negative|not really)\b"
+        # A checklist answered after the sign: "fever no, redness no", "night pain - none".
+        r"|(?:\s+|\s*[-\u2013\u2014]\s*)(?:no|none|nope|nah|nil|negative)\b(?=\s*(?:[,.;!]|$))"
     )
     _TERMINATOR = re.compile(
         r"(?:but|however|although|though|except|except for|yet|whereas|apart from|aside from"

@@ -79,6 +79,8 @@ class ComposeParams:
     relative_floor: float = 0.6  # keep units scoring at least this share of the best one
     follow_on_floor: float = 0.4  # a sentence right after the lead joins it above this share of the best
     lead_words: int = 70
+    point_words: int = 45  # a listed point may run on within its paragraph up to this
+    total_words: int = 180  # what running on may bring the whole answer to
     max_units: int = 6
     max_words: int = 140
     min_words: int = 4
@@ -140,7 +142,13 @@ class Composer:
         if not units:
             return Composition(None, [], False, 0.0)
         chosen = self._lead_on_topic(self._select(units), query)
-        chosen[0] = self._extend_lead(chosen[0], units, chosen[1:])
+        total = sum(unit.words for unit in chosen)
+        for i, unit in enumerate(chosen):
+            others = chosen[:i] + chosen[i + 1 :]
+            room = self.params.total_words - total + unit.words
+            limit = min(self.params.lead_words if i == 0 else self.params.point_words, room)
+            chosen[i] = self._extend(unit, units, others, limit, within_line=i > 0)
+            total += chosen[i].words - unit.words
         quotes = [self._quote(unit) for unit in chosen]
         as_list = bool(_LIST_INTENT.search(query.text)) and len(quotes) >= 3
         return Composition(quotes[0], quotes[1:], as_list, units[0].relevance)
@@ -261,9 +269,10 @@ class Composer:
         first = names.index(True)
         return [chosen[first], *chosen[:first], *chosen[first + 1 :]]
 
-    def _extend_lead(self, lead: _Unit, units: list[_Unit], others: list[_Unit]) -> _Unit:
-        """Let the lead run on into the next sentences of its paragraph when they are relevant:
-        the specifics ("for 15-20 minutes several times a day") often follow the topic sentence."""
+    def _extend(self, lead: _Unit, units: list[_Unit], others: list[_Unit], max_words: int, within_line: bool) -> _Unit:
+        """Let a quote run on into the next sentences of its paragraph when they are relevant:
+        the specifics ("for 15-20 minutes several times a day", "Inhale for three steps and
+        exhale for two") often follow the topic sentence."""
         p = self.params
         sentences = self.artifact.sentences
         relevance = {u.last: u.relevance for u in units}
@@ -273,11 +282,13 @@ class Composer:
             nxt = sentences[last + 1]
             if nxt.doc_id != sentences[last].doc_id or nxt.section != sentences[last].section:
                 break
+            if within_line and "\n" in self.artifact.documents[nxt.doc_id].text[sentences[last].end : nxt.start]:
+                break
             if any(o.first <= last + 1 <= o.last for o in others) or not self._can_quote[last + 1]:
                 break
             if relevance.get(last + 1, 0.0) < floor and not _ANAPHORIC.match(nxt.text):
                 break
-            if words + self._words[last + 1] > p.lead_words:
+            if words + self._words[last + 1] > max_words:
                 break
             last, words = last + 1, words + self._words[last + 1]
         if last == lead.last:

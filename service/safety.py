@@ -218,12 +218,14 @@ class _NegEx:
         r"|not (?:settl|heal)\w*|hasnt (?:improved|settled|eased|gone|healed|helped|got)"
         r"|isnt (?:improving|getting|easing|settling|healing|going)|without (?:trying|meaning|dieting)"
         r"|no (?:better|improvement|relief|reason)|nothing (?:helps|works|eases)|not (?:trying|dieting)"
-        r"|(?:cant|cannot|unable to|couldnt|could not|not able to)(?: \w+){1,3} without)\b"
+        r"|(?:cant|cannot|unable to|couldnt|could not|not able to)(?: \w+){1,3} without"
+        # signs phrased with a negation: "he's confused, not making sense"
+        r"|not making (?:any )?sense|not (?:himself|herself|themselves|myself)|not all there)\b"
     )
     _HYPOTHETICAL = re.compile(
         r"(?:what if|in case|signs? of|symptoms? of|look out for|watch out for|watch for"
         r"|risk of|prevent\w*|avoid\w*|how (?:do|can|would|will|should) (?:i|you|one) (?:know|tell|spot)"
-        r"|red flags?)\b"
+        r"|red flags?|hypothetical\w*|theoretically|in theory|suppos\w*|imagine|lets say|say (?:i|you|someone))\b"
     )
     _POST = re.compile(
         r"(?:(?:is|are|was|were|has been|have been|feels?|seems?|looks?) (?:fine|ok|okay|normal|all good)"

@@ -31,6 +31,10 @@ class QueryEncoder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Normalised mean-pooled embeddings, one row per text, in a single forward pass."""
+        return self.run(self.tokenize(texts))
+
+    def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The model's inputs for `texts`, padded to the longest."""
         # Padded here, not by the tokenizer: its padding setting is shared state and
         # requests encode concurrently.
         encodings = self._tokenizer.encode_batch(texts)
@@ -41,7 +45,11 @@ class QueryEncoder:
         for row, e in enumerate(encodings):
             n = len(e.ids)
             ids[row, :n], mask[row, :n], types[row, :n] = e.ids, e.attention_mask, e.type_ids
-        states = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
-        weights = mask[..., None].astype(np.float32)
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+    def run(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The forward pass (onnxruntime releases the GIL for it) and the pooling."""
+        states = self._session.run(None, inputs)[0]
+        weights = inputs["attention_mask"][..., None].astype(np.float32)
         pooled = (states * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from service.scope import ScopeGate, ScopeRulesError
 from service.vocabulary import Vocabulary, focus
 
 log = logging.getLogger("stride.engine")
+T = TypeVar("T")
 
 DISCLAIMER = (
     "Stride quotes general self-care articles. It is not a diagnosis and not a substitute for a "
@@ -149,6 +151,17 @@ def user_turns(messages: list[Message]) -> list[str]:
     return [encodable(m.content) for m in messages if m.role == "user"]
 
 
+def _encoder_texts(resolved: followups.ResolvedQuery) -> list[str]:
+    """What one forward pass encodes: the question, or for a follow-up a batch of two, the
+    follow-up read in the words of the earlier turns ("I think I have a labral tear. how do
+    I treat it?") and the follow-up alone, so what it newly asks ("what about foot
+    strike?") is not drowned by the topic. `Engine._query` sums the two with equal weight
+    (EXPERIMENTS.md §3); BM25 carries the earlier words at a lower weight."""
+    if resolved.context is None:
+        return [resolved.text]
+    return [f"{resolved.context} {resolved.text}", resolved.text]
+
+
 class Engine:
     def __init__(
         self,
@@ -168,6 +181,9 @@ class Engine:
         self.retriever = Retriever(artifact, retrieval)
         self.composer = Composer(artifact, composition)
         self.abstain = abstain or AbstainParams()
+        # The encoder releases the GIL while it runs, so a request's rules are checked on one
+        # of these threads meanwhile (two: one per core on the 2-core target).
+        self._checking = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stride-rules")
 
     @classmethod
     def load(cls, settings: Settings) -> Engine:
@@ -197,20 +213,18 @@ class Engine:
 
     def query(self, turns: list[str]) -> Query:
         """The retrieval query for the last turn: one encoder pass, context blended in for follow-ups."""
-        return self._query(followups.resolve(turns))
+        corrected = self._corrected(followups.resolve(turns))
+        return self._query(corrected, self.encoder.encode(_encoder_texts(corrected)))
 
-    def _query(self, resolved: followups.ResolvedQuery) -> Query:
-        resolved = followups.ResolvedQuery(self.vocabulary.corrected(resolved.text), resolved.context and self.vocabulary.corrected(resolved.context))
+    def _corrected(self, resolved: followups.ResolvedQuery) -> followups.ResolvedQuery:
+        return followups.ResolvedQuery(self.vocabulary.corrected(resolved.text), resolved.context and self.vocabulary.corrected(resolved.context))
+
+    def _query(self, resolved: followups.ResolvedQuery, vectors: np.ndarray) -> Query:
+        """The query from the (corrected) resolved text and its encoding (see `_encoder_texts`)."""
         tokens = lexical.tokens([" ".join([resolved.text, *self.vocabulary.compounds(resolved.text), *self.vocabulary.lay_expansions(resolved.text)])])[0]
         if resolved.context is None:
-            return Query(resolved.text, self.encoder.encode([resolved.text])[0], tokens, [])
-        # One forward pass over a batch of two: the follow-up read in the words of the earlier
-        # turns ("I think I have a labral tear. how do I treat it?"), and the follow-up alone,
-        # so what it newly asks ("what about foot strike?") is not drowned by the topic.
-        # Summed with equal weight (EXPERIMENTS.md §3); BM25 carries the earlier words at a
-        # lower weight.
-        in_context, alone = self.encoder.encode([f"{resolved.context} {resolved.text}", resolved.text])
-        vector = in_context + alone
+            return Query(resolved.text, vectors[0], tokens, [])
+        vector = vectors[0] + vectors[1]
         vector /= max(float(np.linalg.norm(vector)), 1e-12)
         return Query(resolved.text, vector, tokens, lexical.tokens([resolved.context])[0])
 
@@ -234,20 +248,14 @@ class Engine:
 
     def answer(self, messages: list[Message], mode: Mode = "hybrid") -> ChatResult:
         turns = user_turns(messages)
-        safety = self.check_safety(turns)
-        if safety.level in ("emergency", "urgent"):
-            # No self-care text at all: nothing that could delay care.
-            return ChatResult(safety.message or FAIL_CLOSED.message or "", [], safety, abstained=False)
         resolved = followups.resolve(turns)
-        # Judge what is asked, not the story around it: a long message's last questions.
-        # The subject may have been set in an earlier turn ("…my hip" then "when can I run again?").
-        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {focus(resolved.text)}", conversation=" ".join(turns))
-        if out_of_scope:
-            return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug={"scope": out_of_scope})
-        missing = self.vocabulary.uncovered(resolved.text)
-        if missing:
-            return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug={"uncovered": missing})
-        query = self._query(resolved)
+        corrected = self._corrected(resolved)
+        (safety, stop), vectors = self._encode_while(_encoder_texts(corrected), lambda: self._check(turns, resolved))
+        if stop is not None:
+            return stop  # the rules decided; a warning sign's message never depends on the encoder
+        if isinstance(vectors, Exception):
+            raise vectors
+        query = self._query(corrected, vectors)
         hits = self.retriever.search(query, k=self.composer.params.chunks, mode=mode)
         composition = self.composer.compose(query, hits)
         top_score = hits[0].score if hits else 0.0
@@ -256,6 +264,43 @@ class Engine:
             return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug=debug)
         text, citations = self.render(composition)
         return ChatResult(text, citations, safety, abstained=False, debug=debug)
+
+    def _encode_while(self, texts: list[str], work: Callable[[], T]) -> tuple[T, np.ndarray | Exception]:
+        """`work()`'s result and the encoding of `texts` (or the encoder's exception), with
+        `work` running on another thread during the forward pass.
+
+        The forward pass releases the GIL and the rules' regexes hold it, so the two overlap
+        (~0.5 ms a request, bench/RESULTS.md). `work` is handed over only after tokenizing:
+        the tokenizer releases the GIL too, and the other thread would take it and hold this
+        one back until it was done.
+        """
+        try:
+            inputs = self.encoder.tokenize(texts)
+        except Exception as exc:
+            return work(), exc
+        pending = self._checking.submit(work)
+        try:
+            vectors: np.ndarray | Exception = self.encoder.run(inputs)
+        except Exception as exc:
+            vectors = exc
+        return pending.result(), vectors
+
+    def _check(self, turns: list[str], resolved: followups.ResolvedQuery) -> tuple[SafetyResult, ChatResult | None]:
+        """The rules, before any retrieval: the safety result, and the whole answer when the
+        rules decide it (an escalation, or a question the articles do not cover)."""
+        safety = self.check_safety(turns)
+        if safety.level in ("emergency", "urgent"):
+            # No self-care text at all: nothing that could delay care.
+            return safety, ChatResult(safety.message or FAIL_CLOSED.message or "", [], safety, abstained=False)
+        # Judge what is asked, not the story around it: a long message's last questions.
+        # The subject may have been set in an earlier turn ("…my hip" then "when can I run again?").
+        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {focus(resolved.text)}", conversation=" ".join(turns))
+        if out_of_scope:
+            return safety, ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug={"scope": out_of_scope})
+        missing = self.vocabulary.uncovered(resolved.text)
+        if missing:
+            return safety, ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug={"uncovered": missing})
+        return safety, None
 
     def should_abstain(self, composition: Composition, top_score: float, mode: Mode = "hybrid") -> bool:
         p = self.abstain

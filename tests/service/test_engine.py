@@ -114,6 +114,24 @@ def test_safety_layer_failure_fails_closed(engine: Engine):
     assert result.citations == [] and result.answer == result.safety.message
 
 
+def test_a_broken_encoder_never_holds_back_a_warning_sign(engine: Engine):
+    """The rules run beside the encoder; their answer must not depend on it."""
+
+    class BrokenEncoder:
+        def tokenize(self, texts):
+            return engine.encoder.tokenize(texts)
+
+        def run(self, inputs):
+            raise RuntimeError("encoder down")
+
+    broken = Engine(engine.artifact, BrokenEncoder(), engine.safety, engine.scope)  # type: ignore[arg-type]
+    result = ask(broken, "I fell on my run and now I can't put any weight on my leg")
+    assert result.safety.level == "emergency" and result.answer == result.safety.message
+    assert ask(broken, "What's a good recipe for banana bread?").abstained
+    with pytest.raises(RuntimeError, match="encoder down"):
+        ask(broken, "why do my hips hurt when I run")
+
+
 def test_abstention_has_the_fixed_message(engine: Engine):
     result = ask(engine, "What's a good recipe for banana bread?")
     assert result.abstained and result.answer == ABSTAIN_MESSAGE and not result.citations

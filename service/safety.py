@@ -220,16 +220,18 @@ class _NegEx:
         r"|no (?:better|improvement|relief|reason)|nothing (?:helps|works|eases)|not (?:trying|dieting)"
         r"|(?:cant|cannot|unable to|couldnt|could not|not able to)(?: \w+){1,3} without"
         # signs phrased with a negation: "he's confused, not making sense"
-        r"|not making (?:any )?sense|not (?:himself|herself|themselves|myself)|not all there)\b"
+        r"|not making (?:any )?sense|not (?:himself|herself|themselves|myself)|not all there"
+        r"|no (?:feeling|sensation)|not feel(?:ing)? (?:a thing|anything))\b"
     )
     _HYPOTHETICAL = re.compile(
         r"(?:what if|in case|signs? of|symptoms? of|look out for|watch out for|watch for"
         r"|risk of|prevent\w*|avoid\w*|how (?:do|can|would|will|should) (?:i|you|one) (?:know|tell|spot)"
-        r"|red flags?|hypothetical\w*|theoretically|in theory|suppos\w*|imagine|lets say|say (?:i|you|someone))\b"
+        r"|red flags?|hypothetical\w*|theoretically|in theory|suppos\w*|imagine|lets say|say (?:i|you|someone)"
+        r"|what (?:would|will|could|should i do|do i do|happens|to do) (?:happen )?if|if(?= (?:\w+ ){0,3}ever\b)|in the future|god forbid)\b"
     )
     _POST = re.compile(
         r"(?:(?:is|are|was|were|has been|have been|feels?|seems?|looks?) (?:fine|ok|okay|normal|all good)"
-        r"|ruled out|went away|gone away|(?:has|have|had) gone|went down|gone down|settled down"
+        r"|ruled out|went away|gone away|(?:has|have|had) gone(?! (?:from|up|worse|bad|mad|massive|huge|numb|dead|red|hot|warm|swollen|puffy|stiff|weak|purple|black|blue|really|very|so|a bit|all))|went down|gone down|settled down"
         r"|resolved|cleared up|disappeared|(?:is|are|was|were) negative|(?:is|was) not an issue"
         r"|(?:is|was|are|were) absent)\b|[?:] ?(?:no|none|nope|nah|nil|negative|not really)\b"
         # A checklist answered after the sign: "fever no, redness no", "night pain - none".
@@ -244,6 +246,7 @@ class _NegEx:
         r"|[,:(\-]\s*(?:and )?now\b|[()\"]"
     )
     _POST_WINDOW = 4
+    _HYPO_WINDOW = 12
 
     def __init__(self, text: str) -> None:
         # One per sentence; every trigger list is computed only when first needed.
@@ -314,7 +317,7 @@ class _NegEx:
                     if not self._neutralised(trig, start):
                         return True
             for hs, he in hypo:
-                if hs >= left and he <= start and self._words_between(he, start) <= window:
+                if hs >= left and he <= start and self._words_between(he, start) <= max(window, self._HYPO_WINDOW):
                     return True
         post = self._between(self._post, end, len(self._text) + 1)
         if post:

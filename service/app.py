@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service import errors, logs
-from service.api import chat, documents, feedback, health, openai_compat, pages
+from service.api import chat, documents, fastlane, feedback, health, openai_compat, pages
 from service.api.deps import Runtime
 from service.config import Settings, get_settings
 from service.feedback import FeedbackStore
@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
     errors.install(app)
     for module in (chat, openai_compat, documents, feedback, health, pages):
         app.include_router(module.router)
+    chat_route = next(r for r in chat.router.routes if getattr(r, "path", None) == fastlane.PATH)
+    app.add_middleware(fastlane.ChatFastLane, runtime=app.state.runtime, route=chat_route)  # innermost: inside CORS and the gatekeeper
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.origins,

@@ -52,7 +52,7 @@ class Gatekeeper:
                 await self._reject(send, 413, f"The request body is larger than the {self.max_body_bytes // 1024} KB limit.", "request_too_large", rid)
                 status_holder["status"] = 413
                 return
-            replay = _replayer(body_or_none, receive)
+            replay = replayer(body_or_none, receive)
 
             async def send_wrapper(message: Message) -> None:
                 if message["type"] == "http.response.start":
@@ -125,7 +125,8 @@ def _route_template(scope: Scope) -> str:
     return getattr(route, "path", None) or "unmatched"
 
 
-def _replayer(body: bytes, receive: Receive) -> Receive:
+def replayer(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands over an already-read body once, then waits as a server would."""
     sent = False
 
     async def replay() -> Message:

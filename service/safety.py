@@ -233,7 +233,8 @@ class _NegEx:
         r"(?:(?:is|are|was|were|has been|have been|feels?|seems?|looks?) (?:fine|ok|okay|normal|all good)"
         r"|ruled out|went away|gone away|(?:has|have|had) gone(?! (?:from|up|worse|bad|mad|massive|huge|numb|dead|red|hot|warm|swollen|puffy|stiff|weak|purple|black|blue|really|very|so|a bit|all))|went down|gone down|settled down"
         r"|resolved|cleared up|disappeared|(?:is|are|was|were) negative|(?:is|was) not an issue"
-        r"|(?:is|was|are|were) absent)\b|[?:] ?(?:no|none|nope|nah|nil|negative|not really)\b"
+        r"|(?:is|was|are|were) absent|nothing like (?:that|this)|(?:havent|have not|hasnt|dont|do not) (?:got |had |have )?anything like (?:that|this))\b"
+        r"|[?:] ?(?:no|none|nope|nah|nil|negative|not really)\b"
         # A checklist answered after the sign: "fever no, redness no", "night pain - none".
         r"|(?:\s+|\s*[-\u2013\u2014]\s*)(?:no|none|nope|nah|nil|negative)\b(?=\s*(?:[,.;!]|$))"
     )

@@ -32,7 +32,9 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 _FILLER = frozenset(
     "u ur ya y n r pls plz thx ty ppl im ive id dont cant wont didnt doesnt isnt shud shld wud cud coz cuz bc abt tho rly "
     "lol lmao haha hahaha omg btw idk tbh imo hey hi hello thanks thank guys anyone gonna wanna gotta kinda sorta ok okay "
-    "yeah yep nope whats hows diff prob probs def obv obvs esp rn asap tmrw wk wks hr hrs mins secs yr yrs".split()
+    "yeah yep nope whats hows diff prob probs def obv obvs esp rn asap tmrw wk wks hr hrs mins secs yr yrs "
+    # chat-speak for what/that, and words that judge rather than name ("is it a gimmick?")
+    "wut wat wot dat dis bout gimmick gimmicky hype overhyped overrated legit".split()
 )
 
 

@@ -27,7 +27,7 @@ from index.chunking import Chunk, Sentence
 from index.documents import corpus_fingerprint
 from index.embedding import model_dir, model_fingerprint
 
-FORMAT_VERSION = 2  # 2: the query encoder is fused and int8
+FORMAT_VERSION = 3  # 2: the query encoder is fused and int8; 3: a caption printed twice is kept once
 MANIFEST = "manifest.json"
 DOCUMENTS = "documents.json"
 CHUNKS = "chunks.jsonl"

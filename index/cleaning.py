@@ -124,7 +124,9 @@ def sectionize(text: str, *, title: str = "", authors: tuple[str, ...] = ()) -> 
     The first line is the article's headline: content before the first heading is filed
     under it. A heading-like line directly followed by another heading-like line is an
     image caption (e.g. "Stretching hip pain"), as is a heading that repeats an earlier
-    one or a line repeated back to back; those are dropped.
+    one; those are dropped. A line repeated back to back is kept once: "Athletic tape can
+    compress muscles to improve pain symptoms while running." is the article's only word on
+    whether taping helps.
     """
     lines = split_lines(text)
     if not lines:
@@ -166,10 +168,8 @@ def _drop_boilerplate(lines: list[Line], authors: tuple[str, ...]) -> list[Line]
 def _drop_captions(lines: list[Line], seen_headings: set[str]) -> list[Line]:
     kept: list[Line] = []
     for i, line in enumerate(lines):
-        prev_text = lines[i - 1].text if i > 0 else None
-        next_text = lines[i + 1].text if i + 1 < len(lines) else None
-        if line.text in (prev_text, next_text):
-            continue  # a caption printed twice in a row
+        if i > 0 and line.text == lines[i - 1].text:
+            continue  # a caption printed twice in a row (image caption and alt text) is kept once
         if looks_like_heading(line):
             key = heading_title(line).casefold()
             followed_by_heading = i + 1 < len(lines) and looks_like_heading(lines[i + 1])

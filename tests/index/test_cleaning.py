@@ -33,7 +33,7 @@ CAPTIONS = ("Stretching hip pain", "Hip pain foam rolling", "KT tape for hip pai
 # title, with why. A line dropped that is not listed here is lost content: the test fails.
 EXPECTED_DROPS = {
     "000_8c60f68409ff19b6": (
-        "Athletic tape can compress muscles to improve pain symptoms while running.",  # image caption printed twice
+        "Athletic tape can compress muscles to improve pain symptoms while running.",  # the second copy of a caption printed twice
         "Video of the Day",
         "Brought to you by LIVESTRONG.COM",
         "About the Author",

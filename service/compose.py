@@ -25,8 +25,13 @@ from index.artifact import IndexArtifact
 from index.chunking import Sentence, collapse
 from service.retrieval import Query, ScoredChunk
 
-# "It", not "IT" (IT Band Syndrome names its subject).
-_ANAPHORIC = re.compile(r"^((?i:this|these|they|that|those|such|also|additionally|furthermore|however|like|specifically|thankfully|then)|It|it)\b")
+# "It", not "IT" (IT Band Syndrome names its subject). A step with no subject ("Hold for 8-10
+# breaths") belongs to the exercise before it: quoted alone it could be any stretch's.
+_ANAPHORIC = re.compile(
+    r"^((?i:this|these|they|that|those|such|also|additionally|furthermore|however|like|specifically|thankfully|then|"
+    r"essentially|basically|as a result|therefore|thus|in other words|for this reason|because of this|otherwise|instead)|"
+    r"It|it|Hold|Repeat|Switch)\b"
+)
 # Sentences that sell rather than inform; they answer nothing a runner asks.
 _PROMOTION = re.compile(
     r"\b(we offer|reach out to us|contact us|our (clinic|team|staff|physical therapists)|we have .* on staff|no referral|"

@@ -35,7 +35,7 @@ MAX_TURNS_CARRIED = 2
 # not what to search for. A negation cue and the words after it, up to the next punctuation,
 # are left out of the retrieval query ("not getting better" is kept: that is the question).
 _RULED_OUT = re.compile(
-    r"\b(?:no|without|zero|never had|didn'?t|did not|don'?t have|do not have|haven'?t had|not)\b"
+    r"\b(?:no|without|zero|never had|didn'?t|did not|don'?t have|do not have|haven'?t had|not|ruled out|excluded)\b"
     r"(?!\s+(?:getting|improving|better|going away|helping|working|sure|only|just|much|really))"
     r"[^,.;:!?()\n\u2013\u2014-]{0,40}",
     re.IGNORECASE,

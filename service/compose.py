@@ -141,12 +141,15 @@ class Composer:
         self._words = [len(sentence.text.split()) for sentence in artifact.sentences]
         self._has_amount = [bool(_QUANTITY.search(sentence.text)) for sentence in artifact.sentences]
         self._subjects = self._section_subjects()
+        self._lists = self._labelled_lists()
 
     def compose(self, query: Query, hits: list[ScoredChunk]) -> Composition:
         units = self._candidates(query, hits)
         if not units:
             return Composition(None, [], False, 0.0)
         chosen = self._lead_on_topic(self._select(units), query)
+        if _LIST_INTENT.search(query.text):
+            chosen = self._complete_list(chosen, units)
         total = sum(unit.words for unit in chosen)
         for i, unit in enumerate(chosen):
             others = chosen[:i] + chosen[i + 1 :]
@@ -213,6 +216,51 @@ class Composer:
             subjects.append(frozenset(named))
             named |= {t for t in self.artifact.sentence_tokens[sid] if self.idf(t) >= self.params.topic_idf}
         return subjects
+
+    def _labelled_lists(self) -> dict[int, tuple[int, ...]]:
+        """For the first sentence of each item of a labelled list ("- Clamshells: Lie on your
+        side...", "- Bridges: ..."), all the items' first sentences, in article order."""
+        sentences, texts = self.artifact.sentences, self.artifact.documents
+        starts = [
+            sid for sid, s in enumerate(sentences)
+            if _LABELLED.match(s.text) and (sid == 0 or "\n" in texts[s.doc_id].text[sentences[sid - 1].end : s.start] or sentences[sid - 1].doc_id != s.doc_id)
+        ]
+        lists: dict[int, tuple[int, ...]] = {}
+        group: list[int] = []
+        for sid in starts:
+            previous = group[-1] if group else None
+            # The next item of the same list: same section, only its own run-on sentences between.
+            if previous is not None and (sentences[sid].doc_id, sentences[sid].section) == (sentences[previous].doc_id, sentences[previous].section) and all(
+                "\n" not in texts[sentences[k].doc_id].text[sentences[k - 1].end : sentences[k].start] for k in range(previous + 1, sid)
+            ):
+                group.append(sid)
+                continue
+            if len(group) > 1:
+                lists.update({item: tuple(group) for item in group})
+            group = [sid]
+        if len(group) > 1:
+            lists.update({item: tuple(group) for item in group})
+        return lists
+
+    def _complete_list(self, chosen: list[_Unit], units: list[_Unit]) -> list[_Unit]:
+        """A question asking for exercises, steps or tips whose best answer is an item of a
+        labelled list gets the whole list: "what running form changes help?" wants all of
+        "Shorten Your Stride", "Lean Forward Slightly" and "Midfoot Strike", not the first
+        and two unrelated lines. The best item stays first, the rest follow in article
+        order, then the other points while words allow."""
+        lead = chosen[0]
+        if lead.first not in self._lists:
+            return chosen
+        items = [sid for sid in self._lists[lead.first] if sid != lead.first][: self.params.max_units - 1]
+        relevance = {u.first: u.relevance for u in units}
+        listed = [next((u for u in chosen if u.first == sid), None) or _Unit(sid, sid, relevance.get(sid, lead.relevance), self._words[sid]) for sid in items]
+        others = [u for u in chosen[1:] if u.first not in items and not any(_overlaps(u, item) for item in listed)]
+        result, words = [lead, *listed], lead.words + sum(u.words for u in listed)
+        for unit in others:
+            if words + unit.words <= self.params.max_words:
+                result.append(unit)
+                words += unit.words
+        return result
 
     def _leans_back(self, sid: int) -> bool:
         """Does the sentence need the one before it: a pronoun's referent, or the name of the

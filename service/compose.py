@@ -138,7 +138,9 @@ class Composer:
         for sid in range(n):
             if self._leans[sid]:
                 self._opening[sid] = self._opening[sid - 1] if sid - self._opening[sid - 1] <= MAX_LEAN else sid - 1
+        self._unit_tokens = [frozenset().union(*artifact.sentence_tokens[self._opening[sid] : sid + 1]) for sid in range(n)]
         self._words = [len(sentence.text.split()) for sentence in artifact.sentences]
+        self._unit_words = [sum(self._words[self._opening[sid] : sid + 1]) for sid in range(n)]
         self._has_amount = [bool(_QUANTITY.search(sentence.text)) for sentence in artifact.sentences]
         self._subjects = self._section_subjects()
         self._lists = self._labelled_lists()
@@ -151,11 +153,12 @@ class Composer:
         if _LIST_INTENT.search(query.text):
             chosen = self._complete_list(chosen, units)
         total = sum(unit.words for unit in chosen)
+        relevance = {u.last: u.relevance for u in units}
         for i, unit in enumerate(chosen):
             others = chosen[:i] + chosen[i + 1 :]
             room = self.params.total_words - total + unit.words
             limit = min(self.params.lead_words if i == 0 else self.params.point_words, room)
-            chosen[i] = self._extend(unit, units, others, limit, within_line=i > 0)
+            chosen[i] = self._extend(unit, relevance, units[0].relevance, others, limit, within_line=i > 0)
             total += chosen[i].words - unit.words
         quotes = [self._quote(unit) for unit in chosen]
         as_list = bool(_LIST_INTENT.search(query.text)) and len(quotes) >= 3
@@ -183,14 +186,14 @@ class Composer:
             if not self._can_quote[sid]:
                 continue
             first = self._opening[sid]
-            tokens = frozenset().union(*self.artifact.sentence_tokens[first : sid + 1])
+            tokens = self._unit_tokens[sid]
             own = wanted & tokens
             implied = (wanted & self._subjects[sid]) - own
             overlap = (sum(weight[t] for t in own) + p.subject_weight * sum(weight[t] for t in implied)) / wanted_weight
             relevance = p.sentence_weight * cosine + p.overlap_weight * overlap + p.chunk_weight * chunk_score[sid]
             if wants_amount and self._has_amount[sid]:
                 relevance += p.quantity_bonus
-            words = sum(self._words[first : sid + 1])
+            words = self._unit_words[sid]
             units.append(_Unit(first, sid, relevance, words))
         units.sort(key=lambda u: (-u.relevance, u.first))
         return units
@@ -322,14 +325,13 @@ class Composer:
         first = names.index(True)
         return [chosen[first], *chosen[:first], *chosen[first + 1 :]]
 
-    def _extend(self, lead: _Unit, units: list[_Unit], others: list[_Unit], max_words: int, within_line: bool) -> _Unit:
+    def _extend(self, lead: _Unit, relevance: dict[int, float], best: float, others: list[_Unit], max_words: int, within_line: bool) -> _Unit:
         """Let a quote run on into the next sentences of its paragraph when they are relevant:
         the specifics ("for 15-20 minutes several times a day", "Inhale for three steps and
         exhale for two") often follow the topic sentence."""
         p = self.params
         sentences = self.artifact.sentences
-        relevance = {u.last: u.relevance for u in units}
-        floor = p.follow_on_floor * units[0].relevance
+        floor = p.follow_on_floor * best
         last, words = lead.last, lead.words
         while len(sentences) > last + 1:
             nxt = sentences[last + 1]

@@ -47,11 +47,12 @@ class Retriever:
     def __init__(self, artifact: IndexArtifact, params: RetrievalParams | None = None) -> None:
         self.artifact = artifact
         self.params = params or RetrievalParams()
+        self._bm25 = lexical.TermScores(artifact.bm25)
 
     def lexical_scores(self, query: Query) -> np.ndarray:
-        raw = lexical.scores(self.artifact.bm25, query.tokens)
+        raw = self._bm25.scores(query.tokens)
         if query.context_tokens:
-            raw = raw + self.params.context_weight * lexical.scores(self.artifact.bm25, query.context_tokens)
+            raw = raw + self.params.context_weight * self._bm25.scores(query.context_tokens)
         return raw / (raw + self.params.bm25_saturation)
 
     def search(self, query: Query, k: int = 5, mode: Mode = "hybrid") -> list[ScoredChunk]:

@@ -96,3 +96,15 @@ def test_cli_search_prints_ranked_passages(settings, run_stride):
     assert len(ranks) == 3, result.stdout
     assert "How to get rid of hip pain from running" in result.stdout and "Ice and Heat" in result.stdout
     assert "15-20 minutes" in result.stdout or "20 minutes out of every hour" in result.stdout
+
+
+@pytest.mark.parametrize("query", [["hip", "pain", "run", "run"], ["bursiti"], ["stretch", "flexor", "hip"], ["zzzz"], []])
+def test_dense_term_scores_equal_bm25s(artifact, query):
+    """The serving path's BM25 (one row sum over a dense matrix) is bm25s's own scoring."""
+    import numpy as np
+
+    from index import lexical
+
+    known = [t for t in query if t in artifact.bm25.vocab_dict]
+    expected = np.asarray(artifact.bm25.get_scores(known), dtype=np.float32) if known else np.zeros(len(artifact.chunks), dtype=np.float32)
+    np.testing.assert_allclose(lexical.TermScores(artifact.bm25).scores(query), expected, rtol=1e-6)

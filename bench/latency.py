@@ -1,6 +1,6 @@
 """Latency, measured side by side in one run: the floor (query encoding alone), the whole
-in-process answer, and the whole HTTP round trip to a real server; plus start-up time
-and resident memory of that server.
+in-process answer, and the whole HTTP round trip to a real server, interleaved question
+by question; plus start-up time and resident memory of that server.
 
     .venv/bin/python bench/latency.py [--repeat 10] [--threads 1]
 
@@ -41,15 +41,19 @@ QUESTIONS = [
 ]
 
 
-def timed(fn, repeat: int) -> list[float]:
-    for q in QUESTIONS:  # warm-up
-        fn(q)
-    samples = []
+def interleaved(paths: dict[str, object], repeat: int) -> dict[str, list[float]]:
+    """Each question through every path in turn, so a slower minute on this shared machine
+    weighs on all of them alike and the ratios stay fair."""
+    for fn in paths.values():  # warm-up
+        for q in QUESTIONS:
+            fn(q)
+    samples: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(repeat):
         for q in QUESTIONS:
-            started = time.perf_counter()
-            fn(q)
-            samples.append((time.perf_counter() - started) * 1000)
+            for name, fn in paths.items():
+                started = time.perf_counter()
+                fn(q)
+                samples[name].append((time.perf_counter() - started) * 1000)
     return samples
 
 
@@ -64,17 +68,10 @@ def main() -> None:
 
     settings = Settings(rate_limit="", **({"encoder_threads": args.threads} if args.threads else {}))
     engine = Engine.load(settings)
-    rows: list[tuple[str, list[float]]] = []
-    rows.append(("query encoding (onnxruntime, serving path) = floor", timed(lambda q: engine.encoder.encode([q]), args.repeat)))
 
     from index.embedding import load_sentence_transformer, model_dir
 
     torch_model = load_sentence_transformer(model_dir())
-    rows.append(("query encoding (sentence-transformers on torch)", timed(lambda q: torch_model.encode([q], normalize_embeddings=True), args.repeat)))
-    del torch_model
-
-    rows.append(("full answer, in process", timed(lambda q: engine.answer([Message("user", q)]), args.repeat)))
-
     started = time.perf_counter()
     server, base = start_server(1, args.threads or None, ROOT / "test-artifacts" / "logs" / "bench_latency.log")
     ready_s = time.perf_counter() - started
@@ -90,11 +87,23 @@ def main() -> None:
             if response.status != 200:
                 raise SystemExit(f"HTTP {response.status}")
 
-        rows.append(("full answer, HTTP round trip (1 worker)", timed(round_trip, args.repeat)))
+        samples = interleaved(
+            {
+                "query encoding (onnxruntime, serving path) = floor": lambda q: engine.encoder.encode([q]),
+                "full answer, in process": lambda q: engine.answer([Message("user", q)]),
+                "full answer, HTTP round trip (1 worker)": round_trip,
+            },
+            args.repeat,
+        )
+        # Torch's forward pass evicts the caches the others rely on, so it is timed on its own.
+        samples["query encoding (sentence-transformers on torch), timed separately"] = interleaved(
+            {"torch": lambda q: torch_model.encode([q], normalize_embeddings=True)}, args.repeat
+        )["torch"]
         connection.close()
         memory = rss_mb(server.pid)
     finally:
         stop_server(server)
+    rows = list(samples.items())
 
     floor = statistics.median(rows[0][1])
     print(f"{len(QUESTIONS)} questions x {args.repeat} repeats, encoder threads {engine.encoder._session.get_session_options().intra_op_num_threads}\n")

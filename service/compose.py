@@ -64,6 +64,7 @@ _LIST_INTENT = re.compile(
 
 
 MAX_LEAN = 2  # sentences a quote may reach back for a referent
+MAX_ITEM_LEAN = 4  # ... and for the name of the labelled item it belongs to
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,12 @@ class Composer:
         for sid in range(n):
             if self._leans[sid]:
                 self._opening[sid] = self._opening[sid - 1] if sid - self._opening[sid - 1] <= MAX_LEAN else sid - 1
+        # Every sentence of a labelled item's paragraph belongs to the item: "Keeping your
+        # abdominals tight, do three sets of 10 reps" is the Single-Leg Knee Lift's, three
+        # sentences after its name, and quoted alone it reads as any exercise's reps.
+        for sid, label in self._item_labels().items():
+            if sid - label <= MAX_ITEM_LEAN:
+                self._opening[sid] = min(self._opening[sid], label)
         self._unit_tokens = [frozenset().union(*artifact.sentence_tokens[self._opening[sid] : sid + 1]) for sid in range(n)]
         self._words = [len(sentence.text.split()) for sentence in artifact.sentences]
         self._unit_words = [sum(self._words[self._opening[sid] : sid + 1]) for sid in range(n)]
@@ -219,6 +226,20 @@ class Composer:
             subjects.append(frozenset(named))
             named |= {t for t in self.artifact.sentence_tokens[sid] if self.idf(t) >= self.params.topic_idf}
         return subjects
+
+    def _item_labels(self) -> dict[int, int]:
+        """For each sentence in the paragraph of a labelled item ("Name: ..."), after its first
+        sentence, the id of that first sentence."""
+        sentences, texts = self.artifact.sentences, self.artifact.documents
+        labels: dict[int, int] = {}
+        for sid in range(1, len(sentences)):
+            s, prev = sentences[sid], sentences[sid - 1]
+            if (s.doc_id, s.section) != (prev.doc_id, prev.section) or "\n" in texts[s.doc_id].text[prev.end : s.start] or _LABELLED.match(s.text):
+                continue
+            label = labels.get(sid - 1, sid - 1 if _LABELLED.match(prev.text) else None)
+            if label is not None and self._can_quote[label]:
+                labels[sid] = label
+        return labels
 
     def _labelled_lists(self) -> dict[int, tuple[int, ...]]:
         """For the first sentence of each item of a labelled list ("- Clamshells: Lie on your

@@ -37,7 +37,10 @@ MAX_TURNS_CARRIED = 2
 _RULED_OUT = re.compile(
     r"\b(?:no|without|zero|never had|didn'?t|did not|don'?t have|do not have|haven'?t had|not|ruled out|excluded)\b"
     r"(?!\s+(?:getting|improving|better|going away|helping|working|sure|only|just|much|really))"
-    r"[^,.;:!?()\n\u2013\u2014-]{0,40}",
+    r"[^,.;:!?()\n\u2013\u2014-]{0,40}"
+    # ...and a symptom that is over: "the swelling went down ages ago", "my fever was last month and it's gone"
+    r"|\b(?:the |my )?(?:swelling|fever|temperature|redness|numbness|tingling|bruising|rash)\b[^,.;:!?()\n]{0,20}?"
+    r"\b(?:went down|gone down|has gone|is gone|went away|gone away|cleared(?: up)?|settled|was (?:last|a few|\d+|ages|months|weeks) ?\w*(?: ago)?)\b[^,.;:!?()\n]{0,20}",
     re.IGNORECASE,
 )
 

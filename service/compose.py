@@ -131,6 +131,12 @@ class Composer:
         self._unseen_idf = math.log(1 + (n + 0.5) / 0.5)
         # Per-sentence facts that never change: decided once here, not on every request.
         self._can_quote = [self._quotable(s) for s in artifact.sentences]
+        # A sentence starts a paragraph: the first of its section, or after a line break.
+        sentences, texts = artifact.sentences, artifact.documents
+        self._starts_paragraph = [
+            sid == 0 or (s.doc_id, s.section) != (sentences[sid - 1].doc_id, sentences[sid - 1].section) or "\n" in texts[s.doc_id].text[sentences[sid - 1].end : s.start]
+            for sid, s in enumerate(sentences)
+        ]
         self._leans = [self._leans_back(i) for i in range(n)]
         # Where a quote of each sentence must start so that "it"/"this" has its referent:
         # "This can lead to pain" needs "It happens when the piriformis muscle…", which needs
@@ -157,7 +163,8 @@ class Composer:
         if not units:
             return Composition(None, [], False, 0.0)
         chosen = self._lead_on_topic(self._select(units), query)
-        if _LIST_INTENT.search(query.text):
+        wants_list = bool(_LIST_INTENT.search(query.text))
+        if wants_list:
             chosen = self._complete_list(chosen, units)
         total = sum(unit.words for unit in chosen)
         relevance = {u.last: u.relevance for u in units}
@@ -168,7 +175,7 @@ class Composer:
             chosen[i] = self._extend(unit, relevance, units[0].relevance, others, limit, within_line=i > 0)
             total += chosen[i].words - unit.words
         quotes = [self._quote(unit) for unit in chosen]
-        as_list = bool(_LIST_INTENT.search(query.text)) and len(quotes) >= 3
+        as_list = wants_list and len(quotes) >= 3
         return Composition(quotes[0], quotes[1:], as_list, units[0].relevance)
 
     def _candidates(self, query: Query, hits: list[ScoredChunk]) -> list[_Unit]:
@@ -228,40 +235,35 @@ class Composer:
         return subjects
 
     def _item_labels(self) -> dict[int, int]:
-        """For each sentence in the paragraph of a labelled item ("Name: ..."), after its first
-        sentence, the id of that first sentence."""
-        sentences, texts = self.artifact.sentences, self.artifact.documents
+        """For each later sentence in the paragraph of a labelled item ("Figure Four Stretch:
+        Lie on your back… Pull the uncrossed leg…"), the id of the item's first sentence."""
         labels: dict[int, int] = {}
-        for sid in range(1, len(sentences)):
-            s, prev = sentences[sid], sentences[sid - 1]
-            if (s.doc_id, s.section) != (prev.doc_id, prev.section) or "\n" in texts[s.doc_id].text[prev.end : s.start] or _LABELLED.match(s.text):
+        for sid in range(1, len(self.artifact.sentences)):
+            if self._starts_paragraph[sid] or _LABELLED.match(self.artifact.sentences[sid].text):
                 continue
-            label = labels.get(sid - 1, sid - 1 if _LABELLED.match(prev.text) else None)
+            label = labels.get(sid - 1, sid - 1 if _LABELLED.match(self.artifact.sentences[sid - 1].text) else None)
             if label is not None and self._can_quote[label]:
                 labels[sid] = label
         return labels
 
     def _labelled_lists(self) -> dict[int, tuple[int, ...]]:
         """For the first sentence of each item of a labelled list ("- Clamshells: Lie on your
-        side...", "- Bridges: ..."), all the items' first sentences, in article order."""
-        sentences, texts = self.artifact.sentences, self.artifact.documents
-        starts = [
-            sid for sid, s in enumerate(sentences)
-            if _LABELLED.match(s.text) and (sid == 0 or "\n" in texts[s.doc_id].text[sentences[sid - 1].end : s.start] or sentences[sid - 1].doc_id != s.doc_id)
-        ]
+        side...", "- Bridges: ..."), all the items' first sentences, in article order: items
+        that start paragraphs one after another in one section."""
+        sentences = self.artifact.sentences
         lists: dict[int, tuple[int, ...]] = {}
         group: list[int] = []
-        for sid in starts:
+        for sid, sentence in enumerate(sentences):
+            if not self._starts_paragraph[sid]:
+                continue  # an item's own run-on sentences
             previous = group[-1] if group else None
-            # The next item of the same list: same section, only its own run-on sentences between.
-            if previous is not None and (sentences[sid].doc_id, sentences[sid].section) == (sentences[previous].doc_id, sentences[previous].section) and all(
-                "\n" not in texts[sentences[k].doc_id].text[sentences[k - 1].end : sentences[k].start] for k in range(previous + 1, sid)
-            ):
+            same_section = previous is not None and (sentence.doc_id, sentence.section) == (sentences[previous].doc_id, sentences[previous].section)
+            if _LABELLED.match(sentence.text) and same_section:
                 group.append(sid)
                 continue
             if len(group) > 1:
                 lists.update({item: tuple(group) for item in group})
-            group = [sid]
+            group = [sid] if _LABELLED.match(sentence.text) else []
         if len(group) > 1:
             lists.update({item: tuple(group) for item in group})
         return lists
@@ -287,18 +289,15 @@ class Composer:
         return result
 
     def _leans_back(self, sid: int) -> bool:
-        """Does the sentence need the one before it: a pronoun's referent, or the name of the
-        labelled step it continues ("Pull the uncrossed leg…" after "Figure Four Stretch: …")?"""
+        """Does the sentence need the one before it for a referent ("This helps…", "Hold for
+        8-10 breaths")? (The name of a labelled step it continues is `_item_labels`' job.)"""
         sentences = self.artifact.sentences
         if sid == 0:
             return False
         sentence, previous = sentences[sid], sentences[sid - 1]
         if previous.doc_id != sentence.doc_id or previous.section != sentence.section or not self._can_quote[sid - 1]:
             return False
-        if _ANAPHORIC.match(sentence.text):
-            return True
-        same_line = "\n" not in self.artifact.documents[sentence.doc_id].text[previous.end : sentence.start]
-        return same_line and bool(_LABELLED.match(previous.text)) and not _LABELLED.match(sentence.text)
+        return bool(_ANAPHORIC.match(sentence.text))
 
     def _select(self, units: list[_Unit]) -> list[_Unit]:
         p = self.params
@@ -358,7 +357,7 @@ class Composer:
             nxt = sentences[last + 1]
             if nxt.doc_id != sentences[last].doc_id or nxt.section != sentences[last].section:
                 break
-            if within_line and "\n" in self.artifact.documents[nxt.doc_id].text[sentences[last].end : nxt.start]:
+            if within_line and self._starts_paragraph[last + 1]:
                 break
             if any(o.first <= last + 1 <= o.last for o in others) or not self._can_quote[last + 1]:
                 break

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import Literal, TypeVar
+from typing import Literal
 
 import numpy as np
 
@@ -32,7 +32,6 @@ from service.scope import ScopeGate, ScopeRulesError
 from service.vocabulary import Vocabulary, focus
 
 log = logging.getLogger("stride.engine")
-T = TypeVar("T")
 
 DISCLAIMER = (
     "Stride quotes general self-care articles. It is not a diagnosis and not a substitute for a "
@@ -250,7 +249,7 @@ class Engine:
         turns = user_turns(messages)
         resolved = followups.resolve(turns)
         corrected = self._corrected(resolved)
-        (safety, stop), vectors = self._encode_while(_encoder_texts(corrected), lambda: self._check(turns, resolved))
+        (safety, stop), vectors = self._check_while_encoding(turns, resolved, _encoder_texts(corrected))
         if stop is not None:
             return stop  # the rules decided; a warning sign's message never depends on the encoder
         if isinstance(vectors, Exception):
@@ -265,20 +264,20 @@ class Engine:
         text, citations = self.render(composition)
         return ChatResult(text, citations, safety, abstained=False, debug=debug)
 
-    def _encode_while(self, texts: list[str], work: Callable[[], T]) -> tuple[T, np.ndarray | Exception]:
-        """`work()`'s result and the encoding of `texts` (or the encoder's exception), with
-        `work` running on another thread during the forward pass.
+    def _check_while_encoding(self, turns: list[str], resolved: followups.ResolvedQuery, texts: list[str]) -> tuple[tuple[SafetyResult, ChatResult | None], np.ndarray | Exception]:
+        """`_check`'s result and the encoding of `texts` (or the encoder's exception), with
+        the rules checked on another thread during the forward pass.
 
         The forward pass releases the GIL and the rules' regexes hold it, so the two overlap
-        (~0.5 ms a request, bench/RESULTS.md). `work` is handed over only after tokenizing:
-        the tokenizer releases the GIL too, and the other thread would take it and hold this
-        one back until it was done.
+        (~0.5 ms a request, bench/RESULTS.md). The rules are handed over only after
+        tokenizing: the tokenizer releases the GIL too, and the rules thread would take it
+        and hold this one back until it was done.
         """
         try:
             inputs = self.encoder.tokenize(texts)
         except Exception as exc:
-            return work(), exc
-        pending = self._checking.submit(work)
+            return self._check(turns, resolved), exc
+        pending = self._checking.submit(self._check, turns, resolved)
         try:
             vectors: np.ndarray | Exception = self.encoder.run(inputs)
         except Exception as exc:

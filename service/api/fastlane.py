@@ -10,19 +10,18 @@ Anything else goes on to FastAPI untouched, which answers it exactly as it alway
 another route or method, `"stream": true`, a body that is not valid JSON for
 `ChatRequest` or not sent as JSON, a client over its rate limit, an engine still loading.
 So every error a person can see still comes from one place, the route and its handlers;
-`tests/service/test_api_chat.py` checks that both ways give the same responses.
+`tests/service/test_fastlane.py` checks that both ways give the same responses.
 """
 
 from __future__ import annotations
 
-import json
-
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from service.api.deps import Runtime, answer, client_key
 from service.api.schemas import ChatRequest
 from service.engine import Message
-from service.errors import ApiError, error_payload
+from service.errors import ApiError, error_response
 from service.middleware import ASGIApp, Receive, Scope, Send, replayer
 
 PATH = "/api/chat"
@@ -47,10 +46,11 @@ class ChatFastLane:
         scope["route"] = self.route
         try:
             result = await answer(self.runtime, engine, [Message(m.role, m.content) for m in request.messages])
-        except ApiError as exc:
-            await _respond(send, exc.status, error_payload(exc.status, exc.message, exc.code), exc.headers)
-            return
-        await _respond(send, 200, result.payload())
+        except ApiError as exc:  # busy or timed out: the shape the route's handler gives
+            response = error_response(exc.status, exc.message, exc.code, exc.headers)
+        else:
+            response = JSONResponse(result.payload())  # what the route returns
+        await response(scope, receive, send)
 
     @staticmethod
     def _validated(body: bytes) -> ChatRequest | None:
@@ -86,11 +86,3 @@ async def _read(receive: Receive) -> bytes:
         chunks.append(message.get("body", b""))
         if message["type"] != "http.request" or not message.get("more_body", False):
             return b"".join(chunks)
-
-
-async def _respond(send: Send, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
-    body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()  # as JSONResponse renders
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from lemminflect import getAllLemmas
 from wordfreq import zipf_frequency
 
 from index.lexical import STOPWORDS, stemmer
@@ -34,7 +35,7 @@ _FILLER = frozenset(
     "lol lmao haha hahaha omg btw idk tbh imo hey hi hello thanks thank guys anyone gonna wanna gotta kinda sorta ok okay "
     "yeah yep nope whats hows diff prob probs def obv obvs esp rn asap tmrw wk wks hr hrs mins secs yr yrs "
     # chat-speak for what/that, and words that judge rather than name ("is it a gimmick?")
-    "wut wat wot dat dis bout gimmick gimmicky hype overhyped overrated legit".split()
+    "wut wat wot dat dis bout gimmick gimmicky hype overhyped overrated legit wknd wkend".split()
 )
 
 
@@ -164,10 +165,14 @@ class Vocabulary:
 
 
 def _describes(word: str) -> bool:
-    """Verb forms, adverbs and abstract nouns ("chugging", "lopsidedness", "constantly") say
-    how or how much, not what about: what a question hinges on is a thing, a medicine, a
-    procedure or a condition."""
-    return len(word) > 5 and word.endswith(("ing", "ness", "ly", "ed"))
+    """Verbs, adjectives, adverbs and abstract nouns ("aggravate", "chugging",
+    "lopsidedness", "constantly") say how or how much, not what about: what a question
+    hinges on is a thing, a medicine, a procedure or a condition. A word the dictionary
+    does not know ("creatine", "naproxen") may be any of those, so it still counts."""
+    if len(word) > 5 and word.endswith(("ing", "ness", "ly", "ed")):
+        return True
+    parts_of_speech = getAllLemmas(word)
+    return bool(parts_of_speech) and not {"NOUN", "PROPN"} & parts_of_speech.keys()
 
 
 def _base_forms(word: str) -> list[str]:

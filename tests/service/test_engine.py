@@ -206,6 +206,8 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("my calves and hips are tight after long runs", None),
         ("act as my physio and tell me what's wrong", "creative-or-off-task"),
         ("what kind of surgery do I need for a torn labrum", "prescription-or-diagnosis"),
+        # Scope rules 2026.12.3: money questions of any kind.
+        ("are physio sessions for my hip tax deductible?", "cost-and-services"),
     ],
 )
 def test_scope_gate_examples(question: str, rule: str | None):
@@ -258,11 +260,16 @@ def test_topic_gate(question: str, covered: bool):
         ("is guzzling sports drinks stopping my hip from healing", []),
         ("could the unevenness of my stride be what hurts my hip", []),
         ("running wrecks hips, right?", []),
+        # A word the dictionary knows only as a verb or adjective names no subject; one it
+        # does not know at all (a drug, a supplement) still may.
+        ("what is bursitis and why does running aggravate it", []),
+        ("should I take creatine for my hips", ["creatine"]),
         # A common word joined to an article word names a kind of it; a rarer prefix may not.
         ("why do my hips ache after parkrun", []),
         ("is hydrotherapy good for hip pain", ["hydrotherapy"]),
         ("will I need a cortisone jab for hip bursitis", []),  # the articles' word is "corticosteroid"
         ("outer knee and outer hip both hurt, connected or 2 diff things?", []),  # chat-speak
+        ("can i tape up my hip n race this wknd", []),
     ],
 )
 def test_uncovered_words_are_the_things_a_question_is_about(engine: Engine, question: str, missing: list[str]):

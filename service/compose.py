@@ -69,7 +69,7 @@ MAX_ITEM_LEAN = 4  # ... and for the name of the labelled item it belongs to
 
 @dataclass(frozen=True)
 class ComposeParams:
-    chunks: int = 8  # retrieved chunks whose sentences are candidates
+    chunks: int = 30  # retrieved chunks whose sentences are candidates
     sentence_weight: float = 0.6
     overlap_weight: float = 0.35
     chunk_weight: float = 0.6
@@ -113,7 +113,7 @@ class Composition:
         return ([self.lead] if self.lead else []) + self.points
 
 
-@dataclass
+@dataclass(slots=True)
 class _Unit:
     first: int  # sentence ids, inclusive
     last: int
@@ -151,11 +151,19 @@ class Composer:
         for sid, label in self._item_labels().items():
             if sid - label <= MAX_ITEM_LEAN:
                 self._opening[sid] = min(self._opening[sid], label)
-        self._unit_tokens = [frozenset().union(*artifact.sentence_tokens[self._opening[sid] : sid + 1]) for sid in range(n)]
         self._words = [len(sentence.text.split()) for sentence in artifact.sentences]
-        self._unit_words = [sum(self._words[self._opening[sid] : sid + 1]) for sid in range(n)]
-        self._has_amount = [bool(_QUANTITY.search(sentence.text)) for sentence in artifact.sentences]
-        self._subjects = self._section_subjects()
+        self._unit_words = np.array([sum(self._words[self._opening[sid] : sid + 1]) for sid in range(n)])
+        self._has_amount = np.array([bool(_QUANTITY.search(sentence.text)) for sentence in artifact.sentences])
+        self._quotable_ids = np.flatnonzero(self._can_quote)
+        self._opening_array = np.array(self._opening)
+        # The (one or two, as chunks overlap) chunks holding each sentence.
+        holding: list[list[int]] = [[] for _ in range(n)]
+        for index, chunk in enumerate(artifact.chunks):
+            for sid in chunk.sentence_ids:
+                holding[sid].append(index)
+        width = max(map(len, holding))
+        self._chunks_holding = np.array([h + h[-1:] * (width - len(h)) for h in holding])
+        self._word_matrices()
         self._lists = self._labelled_lists()
 
     def compose(self, query: Query, hits: list[ScoredChunk]) -> Composition:
@@ -180,37 +188,47 @@ class Composer:
 
     def _candidates(self, query: Query, hits: list[ScoredChunk]) -> list[_Unit]:
         p = self.params
-        chunk_score: dict[int, float] = {}
-        for hit in hits[: p.chunks]:
-            for sid in self.artifact.chunks[hit.index].sentence_ids:
-                chunk_score[sid] = max(chunk_score.get(sid, 0.0), hit.score)
-        if not chunk_score:
+        retrieved = np.full(len(self.artifact.chunks), -np.inf)
+        retrieved[[hit.index for hit in hits[: p.chunks]]] = [hit.score for hit in hits[: p.chunks]]
+        chunk_score = retrieved[self._chunks_holding].max(axis=1)  # a sentence in two chunks keeps the higher score
+        ids = self._quotable_ids[chunk_score[self._quotable_ids] > -np.inf]
+        if not len(ids):
             return []
-        ids = np.array(sorted(chunk_score))
-        cosines = self.artifact.sentence_vectors[ids] @ query.vector
         # The follow-up's own words count double: "what about foot strike?" is about foot
         # strike, with the earlier turns as background.
-        weight = {t: self.idf(t) for t in query.context_tokens}
-        weight.update({t: p.own_words_weight * self.idf(t) for t in query.tokens})
-        wanted = set(weight)
+        weight = {_same(t): self.idf(_same(t)) for t in query.context_tokens}
+        weight.update({_same(t): p.own_words_weight * self.idf(_same(t)) for t in query.tokens})
         wanted_weight = sum(weight.values()) or 1.0
-        wants_amount = bool(_QUANTITY_QUESTION.search(query.text))
-        units: list[_Unit] = []
-        for sid, cosine in zip(ids.tolist(), cosines.tolist()):
-            if not self._can_quote[sid]:
-                continue
-            first = self._opening[sid]
-            tokens = self._unit_tokens[sid]
-            own = wanted & tokens
-            implied = (wanted & self._subjects[sid]) - own
-            overlap = (sum(weight[t] for t in own) + p.subject_weight * sum(weight[t] for t in implied)) / wanted_weight
-            relevance = p.sentence_weight * cosine + p.overlap_weight * overlap + p.chunk_weight * chunk_score[sid]
-            if wants_amount and self._has_amount[sid]:
-                relevance += p.quantity_bonus
-            words = self._unit_words[sid]
-            units.append(_Unit(first, sid, relevance, words))
-        units.sort(key=lambda u: (-u.relevance, u.first))
-        return units
+        known = [(self._columns[t], w) for t, w in weight.items() if t in self._columns]
+        cosines = (self.artifact.sentence_vectors[ids] @ query.vector).astype(np.float64)
+        relevance = p.sentence_weight * cosines + p.chunk_weight * chunk_score[ids]
+        if known:
+            columns, weights = np.array([c for c, _ in known]), np.array([w for _, w in known])
+            own = self._unit_words_in[np.ix_(ids, columns)] @ weights
+            implied = self._implied_words_in[np.ix_(ids, columns)] @ weights
+            relevance += p.overlap_weight * (own + p.subject_weight * implied) / wanted_weight
+        if _QUANTITY_QUESTION.search(query.text):
+            relevance += p.quantity_bonus * self._has_amount[ids]
+        # Only units that could still be chosen or joined to a quote; the rest count as 0.
+        keep = relevance >= min(p.relative_floor, p.follow_on_floor) * relevance.max()
+        ids, relevance = ids[keep], relevance[keep]
+        first = self._opening_array[ids]
+        order = np.lexsort((first, -relevance))
+        return list(map(_Unit, first[order].tolist(), ids[order].tolist(), relevance[order].tolist(), self._unit_words[ids[order]].tolist()))
+
+    def _word_matrices(self) -> None:
+        """Which words each quote holds, and which its section's subject adds, as 0/1
+        matrices over the articles' words: a question's overlap with every candidate is then
+        two small matrix products instead of set arithmetic per sentence."""
+        tokens = [{_same(t) for t in ts} for ts in self.artifact.sentence_tokens]
+        unit_tokens = [frozenset().union(*tokens[self._opening[sid] : sid + 1]) for sid in range(len(tokens))]
+        subjects = [frozenset(map(_same, subject)) for subject in self._section_subjects()]
+        self._columns = {t: i for i, t in enumerate(sorted(frozenset().union(*unit_tokens, *subjects)))}
+        self._unit_words_in = np.zeros((len(tokens), len(self._columns)), dtype=np.float32)
+        self._implied_words_in = np.zeros_like(self._unit_words_in)
+        for sid, (own, subject) in enumerate(zip(unit_tokens, subjects)):
+            self._unit_words_in[sid, [self._columns[t] for t in own]] = 1.0
+            self._implied_words_in[sid, [self._columns[t] for t in subject - own]] = 1.0
 
     def _quotable(self, sentence: Sentence) -> bool:
         text = sentence.text.strip()
@@ -377,6 +395,16 @@ class Composer:
         first, last = self.artifact.sentences[unit.first], self.artifact.sentences[unit.last]
         text = self.artifact.documents[first.doc_id].text[first.start : last.end]
         return Quote(first.doc_id, first.section, first.start, last.end, collapse(text))
+
+
+# Stems that say "pain" in other words. Word overlap counts them as "pain": the articles
+# seldom write "hurts", so its rarity (IDF) would make "why do my hips hurt?" favour the few
+# sentences that say "hurts" ("Regardless of why your hip hurts…") over those naming causes.
+_PAIN_WORDS = frozenset(("hurt", "ach", "achi", "sore", "discomfort"))
+
+
+def _same(token: str) -> str:
+    return "pain" if token in _PAIN_WORDS else token
 
 
 def _overlaps(a: _Unit, b: _Unit) -> bool:

@@ -227,6 +227,8 @@ class _NegEx:
         r"(?:what if|in case|signs? of|symptoms? of|look out for|watch out for|watch for"
         r"|risk of|prevent\w*|avoid\w*|how (?:do|can|would|will|should) (?:i|you|one) (?:know|tell|spot)"
         r"|red flags?|hypothetical\w*|theoretically|in theory|suppos\w*|imagine|lets say|say (?:i|you|someone)"
+        # the generic "you": "if your hip goes hot and swollen with a fever you need A&E"
+        r"|if (?:you|your|someone|somebody|anyone|a person|people)"
         r"|what (?:would|will|could|should i do|do i do|happens|to do) (?:happen )?if|if(?= (?:\w+ ){0,3}ever\b)|in the future|god forbid)\b"
     )
     _POST = re.compile(
@@ -242,7 +244,7 @@ class _NegEx:
         r"(?:but|however|although|though|except|except for|yet|whereas|apart from|aside from"
         r"|other than|besides|because|cause|cos|since|until|after|when|whenever|which|so|then|still"
         r"|plus|also)\b"
-        r"|(?:,|\band\b|\bor\b)\s*(?=(?:my|the|it|its|i|im|ive|id|now|this|that|he|she|they|his|her"
+        r"|(?:,|\band\b|\bor\b)\s*(?=(?:my|the|it|its|i|im|ive|id|now|this|that|he|she|they|his|her|just|only"
         r"|their|there|theres|today|yesterday|last|every|sometimes|suddenly|then|we)\b)"
         r"|[,:(\-]\s*(?:and )?now\b|[()\"]"
     )

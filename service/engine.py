@@ -293,7 +293,8 @@ class Engine:
             return safety, ChatResult(safety.message or FAIL_CLOSED.message or "", [], safety, abstained=False)
         # Judge what is asked, not the story around it: a long message's last questions.
         # The subject may have been set in an earlier turn ("…my hip" then "when can I run again?").
-        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {focus(resolved.text)}", conversation=" ".join(turns))
+        question = focus(resolved.text)
+        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {question}", conversation=" ".join(turns), question=question)
         if out_of_scope:
             return safety, ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug={"scope": out_of_scope})
         missing = self.vocabulary.uncovered(resolved.text)

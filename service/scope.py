@@ -22,6 +22,9 @@ class ScopeRule:
     id: str
     patterns: tuple[re.Pattern[str], ...]
     unless: tuple[re.Pattern[str], ...]
+    # Match the follow-up's own words only, not the earlier turns carried in with it:
+    # "what about my shoulder?" after a hip question is about the shoulder.
+    question_only: bool = False
 
     def matches(self, text: str) -> bool:
         return any(p.search(text) for p in self.patterns) and not any(p.search(text) for p in self.unless)
@@ -51,7 +54,7 @@ class ScopeGate:
                 raise ScopeRulesError(f"scope rule {rule_id}: needs 'patterns' and 'why'")
             try:
                 compile_all = lambda items: tuple(re.compile(p, re.IGNORECASE) for p in items)  # noqa: E731
-                rules.append(ScopeRule(rule_id, compile_all(raw["patterns"]), compile_all(raw.get("unless", []))))
+                rules.append(ScopeRule(rule_id, compile_all(raw["patterns"]), compile_all(raw.get("unless", [])), bool(raw.get("question_only", False))))
             except re.error as exc:
                 raise ScopeRulesError(f"scope rule {rule_id}: bad pattern ({exc})") from exc
         try:
@@ -64,10 +67,17 @@ class ScopeGate:
         also_covered = tuple(str(w).lower() for w in data.get("also_covered", []))
         return cls(str(data.get("version", "")), tuple(rules), also_covered, topic, tuple((k.lower(), v) for k, v in lay_terms.items()))
 
-    def out_of_scope(self, text: str, conversation: str | None = None) -> str | None:
+    def out_of_scope(self, text: str, conversation: str | None = None, question: str | None = None) -> str | None:
         """Id of the first rule the question falls under, "off-topic" when the conversation
-        (default: the question) never touches the articles' subject, or None."""
-        normalised = " ".join(text.replace("\u2019", "'").split())
+        (default: the question) never touches the articles' subject, or None. `text` is the
+        question with any earlier turns it leans on; `question` (default: `text`) is its own
+        words, for the rules marked `question_only`."""
+        normalised = _normalised(text)
         if self.topic and not any(p.search(conversation if conversation is not None else normalised) for p in self.topic):
             return "off-topic"
-        return next((rule.id for rule in self.rules if rule.matches(normalised)), None)
+        own = normalised if question is None else _normalised(question)
+        return next((rule.id for rule in self.rules if rule.matches(own if rule.question_only else normalised)), None)
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.replace("\u2019", "'").split())

@@ -3,8 +3,9 @@
 "how do I stretch it?" or "and if that doesn't help?" only make sense with the earlier
 turns. A last message is treated as a follow-up when it leans on them: it opens with a
 connective or pronoun ("and", "what about", "it", "that"), it names too little to
-stand alone (at most two content words and a pronoun, or one content word), or a short
-question has a pronoun for its subject or ends in "too". Follow-ups
+stand alone (at most two content words and a pronoun, or one content word), a short
+question has a pronoun for its subject or ends in "too", or it points back at what was
+said ("the modalities you mentioned"). Follow-ups
 are retrieved with the earlier user turns carried in at a lower weight; self-contained
 questions are left alone so a change of subject is not dragged back.
 """
@@ -28,6 +29,15 @@ _REFERS_BACK = re.compile(
     r"\b(can|could|does|do|did|will|would|is|are|was|were|should|might|may|has|have)\s+(it|that|this|they|those|these)\b"
     r"(?!\s+(be|ok|okay|normal|bad|safe|fine|possible|true|worth|wise|better|best|likely|common|usual)\b)"
     r"|\b(as well|too|also)\s*\??\s*$",
+    re.IGNORECASE,
+)
+# A message that points back at the conversation itself is a follow-up whatever else it
+# names: "what are the modalities you mentioned?", "the one with the cartilage ring?".
+_POINTS_BACK = re.compile(
+    r"\b(you|u) (just )?(mentioned|said|listed|talked about|brought up|described|suggested|recommended|named)\b"
+    r"|\b(mentioned|listed|said) (earlier|before|above|previously)\b"
+    r"|\bthe (first|second|third|fourth|last|other|next) (one|thing|option|cause|exercise|stretch|tip|pose)s?\b"
+    r"|\bthe ones? (you|with|about|that|where)\b",
     re.IGNORECASE,
 )
 MAX_TURNS_CARRIED = 2
@@ -57,6 +67,8 @@ def without_ruled_out(message: str) -> str:
 
 
 def is_follow_up(message: str) -> bool:
+    if _POINTS_BACK.search(message):
+        return True
     content = lexical.tokens([message])[0]
     if len(content) <= 1:
         return True

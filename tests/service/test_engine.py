@@ -71,6 +71,9 @@ def test_answers_name_several_causes_from_more_than_one_article(engine: Engine):
         ("can it make my knee hurt as well?", True),
         ("where would i feel it? is my knee pain part of it too?", True),
         ("does that mean I should stop running for a week", True),
+        # pointing back at what was said, however much else it names
+        ("which of the modalities you mentioned would a physio use on a bursitis?", True),
+        ("tell me more about the second one, how long does it take to recover from", True),
         ("is it ok to run with sore hips after a long run", False),
         ("why do my hips hurt when I run", False),
         ("how long should I ice my hip after a run", False),

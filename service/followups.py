@@ -5,7 +5,8 @@ turns. A last message is treated as a follow-up when it leans on them: it opens 
 connective or pronoun ("and", "what about", "it", "that"), it names too little to
 stand alone (at most two content words and a pronoun, or one content word), a short
 question has a pronoun for its subject or ends in "too", or it points back at what was
-said ("the modalities you mentioned"). Follow-ups
+said ("the modalities you mentioned"); or it is a short question after a turn that only
+set the scene ("I strained my hip flexor on a sprint session." - "when can I run again?"). Follow-ups
 are retrieved with the earlier user turns carried in at a lower weight; self-contained
 questions are left alone so a change of subject is not dragged back.
 """
@@ -79,10 +80,27 @@ def is_follow_up(message: str) -> bool:
     return len(content) <= 6 and bool(_REFERS_BACK.search(message))
 
 
+_QUESTION_START = re.compile(
+    r"^\s*(what|why|how|when|where|which|who|whose|is|are|am|was|were|do|does|did|can|could|should|would|will|shall|may|might|has|have|any|tips|help)\b",
+    re.IGNORECASE,
+)
+
+
+# ...for a question too short to carry a subject of its own ("when can I start running
+# again?"); "what causes IT band syndrome in runners?" asks about something new.
+SCENE_WORDS = 3
+
+
+def sets_the_scene(turn: str) -> bool:
+    """A turn that asks nothing ("I strained my hip flexor on a sprint session.") is the
+    situation the next question is asked in."""
+    return "?" not in turn and not _QUESTION_START.match(turn)
+
+
 def resolve(user_turns: list[str]) -> ResolvedQuery:
     """The retrieval query for the last user turn, given all user turns in order."""
     last = without_ruled_out(user_turns[-1])
     earlier = [turn for turn in user_turns[:-1] if turn.strip()]
-    if not earlier or not is_follow_up(last):
+    if not earlier or not (is_follow_up(last) or (sets_the_scene(earlier[-1]) and len(lexical.tokens([last])[0]) <= SCENE_WORDS)):
         return ResolvedQuery(last, None)
     return ResolvedQuery(last, " ".join(without_ruled_out(turn) for turn in earlier[-MAX_TURNS_CARRIED:]))

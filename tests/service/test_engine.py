@@ -87,6 +87,8 @@ def test_follow_up_detection(message: str, expected: bool):
 def test_self_contained_questions_do_not_drag_in_the_old_topic():
     assert resolve(["I think I have a labral tear", "what causes IT band syndrome in runners?"]).context is None
     assert resolve(["I think I have a labral tear", "how do I treat it?"]).context == "I think I have a labral tear"
+    # A turn that asks nothing sets the scene for a short question after it.
+    assert resolve(["I strained my hip flexor on a sprint session", "when can I start running again?"]).context == "I strained my hip flexor on a sprint session"
 
 
 def test_follow_up_retrieves_the_earlier_topic(engine: Engine):

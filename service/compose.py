@@ -57,7 +57,7 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _LIST_INTENT = re.compile(
-    r"\b(causes?|caus\w*|why|reasons?|exercises?|stretch\w*|strengthen\w*|tips?|steps?|ways?|treat\w*|symptoms?|signs?|"
+    r"\b(causes?|caus\w*|why|y(?= (do|does|is|are|am|would|did|dose)\b)|reasons?|exercises?|stretch\w*|strengthen\w*|tips?|steps?|ways?|treat\w*|symptoms?|signs?|"
     r"prevent\w*|what (can|should) i do|how (do|can|should) i|how to|options?|help\w*|relie\w*|get rid)\b",
     re.IGNORECASE,
 )

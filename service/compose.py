@@ -204,8 +204,8 @@ class Composer:
         relevance = p.sentence_weight * cosines + p.chunk_weight * chunk_score[ids]
         if known:
             columns, weights = np.array([c for c, _ in known]), np.array([w for _, w in known])
-            own = self._unit_words_in[np.ix_(ids, columns)] @ weights
-            implied = self._implied_words_in[np.ix_(ids, columns)] @ weights
+            own = weights @ self._quotes_holding[columns][:, ids]
+            implied = weights @ self._subjects_holding[columns][:, ids]
             relevance += p.overlap_weight * (own + p.subject_weight * implied) / wanted_weight
         if _QUANTITY_QUESTION.search(query.text):
             relevance += p.quantity_bonus * self._has_amount[ids]
@@ -224,11 +224,12 @@ class Composer:
         unit_tokens = [frozenset().union(*tokens[self._opening[sid] : sid + 1]) for sid in range(len(tokens))]
         subjects = [frozenset(map(_same, subject)) for subject in self._section_subjects()]
         self._columns = {t: i for i, t in enumerate(sorted(frozenset().union(*unit_tokens, *subjects)))}
-        self._unit_words_in = np.zeros((len(tokens), len(self._columns)), dtype=np.float32)
-        self._implied_words_in = np.zeros_like(self._unit_words_in)
+        # One row per word: a question's few words are a few contiguous rows.
+        self._quotes_holding = np.zeros((len(self._columns), len(tokens)), dtype=np.float32)
+        self._subjects_holding = np.zeros_like(self._quotes_holding)
         for sid, (own, subject) in enumerate(zip(unit_tokens, subjects)):
-            self._unit_words_in[sid, [self._columns[t] for t in own]] = 1.0
-            self._implied_words_in[sid, [self._columns[t] for t in subject - own]] = 1.0
+            self._quotes_holding[[self._columns[t] for t in own], sid] = 1.0
+            self._subjects_holding[[self._columns[t] for t in subject - own], sid] = 1.0
 
     def _quotable(self, sentence: Sentence) -> bool:
         text = sentence.text.strip()

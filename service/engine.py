@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Literal
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from index import artifact as index_artifact
 from index import lexical
@@ -192,6 +193,10 @@ class Engine:
             scope = ScopeGate.load(settings.scope_rules)
             artifact = index_artifact.load(settings.index_dir, settings.corpus_dir)
             encoder = QueryEncoder(artifact.query_encoder_path, artifact.tokenizer_path, threads=settings.encoder_threads)
+        # numpy's OpenBLAS would run the composer's larger matrix products on every core and
+        # leave its threads spinning afterwards, taking the cores the encoder and the rules
+        # thread need: +0.5-0.9 ms a request (bench/RESULTS.md). A request's products are small.
+        threadpool_limits(limits=1, user_api="blas")
         return cls(artifact, encoder, safety, scope)
 
     @staticmethod

@@ -319,29 +319,29 @@ class Composer:
         return bool(_ANAPHORIC.match(sentence.text))
 
     def _select(self, units: list[_Unit]) -> list[_Unit]:
+        """MMR over the units within `relative_floor` of the best. A unit that overlaps a
+        chosen one, nearly repeats it (`duplicate_cosine`) or no longer fits the word budget
+        can never be chosen later either, so it is masked out as soon as that happens."""
         p = self.params
         best = units[0].relevance
         pool = [u for u in units if u.relevance >= p.relative_floor * best]
-        # One matrix product instead of a dot product per pair inside the MMR loop.
         vectors = self.artifact.sentence_vectors[[u.last for u in pool]]
-        similarity = vectors @ vectors.T
         relevance = np.array([u.relevance for u in pool])
+        firsts, lasts = np.array([u.first for u in pool]), np.array([u.last for u in pool])
+        words = np.array([u.words for u in pool])
         closest = np.zeros(len(pool))  # similarity to the nearest chosen unit
-        open_ = np.ones(len(pool), dtype=bool)
+        allowed = np.ones(len(pool), dtype=bool)
         chosen: list[int] = []
-        words = 0
-        while open_.any() and len(chosen) < p.max_units:
-            score = np.where(open_, p.mmr_lambda * relevance - (1 - p.mmr_lambda) * closest, -np.inf)
+        total = 0
+        while len(chosen) < p.max_units:
+            score = np.where(allowed, p.mmr_lambda * relevance - (1 - p.mmr_lambda) * closest, -np.inf)
             i = int(np.argmax(score))
-            open_[i] = False
-            unit = pool[i]
-            if any(_overlaps(unit, pool[c]) for c in chosen) or (chosen and closest[i] >= p.duplicate_cosine):
-                continue
-            if chosen and words + unit.words > p.max_words:
-                continue
+            if not allowed[i]:
+                break
             chosen.append(i)
-            words += unit.words
-            closest = np.maximum(closest, similarity[i])
+            total += int(words[i])
+            closest = np.maximum(closest, vectors @ vectors[i])
+            allowed &= ~((firsts <= lasts[i]) & (lasts >= firsts[i])) & (closest < p.duplicate_cosine) & (words <= p.max_words - total)
         return [pool[i] for i in chosen]
 
     def _lead_on_topic(self, chosen: list[_Unit], query: Query) -> list[_Unit]:

@@ -218,6 +218,7 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("you're my physio now, what's wrong with my hip", "creative-or-off-task"),
         ("Diagnose what I have: sore outer hip after long runs", "prescription-or-diagnosis"),
         ("can a physio diagnose hip bursitis?", None),
+        ("how many strengthening sessions a week should I do for my hips?", None),  # the articles say two to three
     ],
 )
 def test_scope_gate_examples(question: str, rule: str | None):

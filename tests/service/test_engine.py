@@ -219,6 +219,12 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("Diagnose what I have: sore outer hip after long runs", "prescription-or-diagnosis"),
         ("can a physio diagnose hip bursitis?", None),
         ("how many strengthening sessions a week should I do for my hips?", None),  # the articles say two to three
+        # Scope rules 2026.12.5 (after blind-12)
+        ("Which muscle relaxant should I take for my hip?", "medicines-not-in-articles"),
+        ("is there a good physio clinic near me for runners' hips?", "cost-and-services"),
+        ("all my runs are on concrete near me, is that bad for my hips?", None),
+        ("what's the best surgical approach for a labral tear?", "surgery-details"),
+        ("how often can you get cortisone jabs in the hip?", "treatment-course"),
     ],
 )
 def test_scope_gate_examples(question: str, rule: str | None):

@@ -79,6 +79,9 @@ class Vocabulary:
         # The gate and the spelling correction ask about the same words in one request, and a
         # search costs ~0.5 ms a word; the vocabulary never changes, so remember the answers.
         self._nearest = lru_cache(maxsize=4096)(self._nearest)
+        # lemminflect reads its dictionary (~150 ms, +33 MB) on first use: at start-up, not
+        # in the first request that asks about an unknown word.
+        getAllLemmas("run")
 
     def covers(self, word: str) -> bool:
         if word in self.words or stemmer().stemWord(word) in self.stems:

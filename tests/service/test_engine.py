@@ -27,7 +27,7 @@ def ask(engine: Engine, *turns: str):
 
 
 def test_every_answer_on_the_eval_set_is_grounded(engine: Engine):
-    """Property over ~300 real questions: quotes verbatim at their offsets, markers resolve."""
+    """Property over every question of the eval set: quotes verbatim at their offsets, markers resolve."""
     answered = 0
     for item in ITEMS:
         result = ask(engine, *item["messages"])

@@ -33,7 +33,7 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 _FILLER = frozenset(
     "u ur ya y n r pls plz thx ty ppl im ive id dont cant wont didnt doesnt isnt shud shld wud cud coz cuz bc abt tho rly "
     "lol lmao haha hahaha omg btw idk tbh imo hey hi hello thanks thank guys anyone gonna wanna gotta kinda sorta ok okay "
-    "yeah yep nope whats hows diff prob probs def obv obvs esp rn asap tmrw wk wks hr hrs mins secs yr yrs "
+    "yeah yep nope whats hows diff prob probs def obv obvs esp rn asap tmrw wk wks hr hrs mins secs yr yrs xmas bday "
     # chat-speak for what/that, and words that judge rather than name ("is it a gimmick?")
     "wut wat wot dat dis bout gimmick gimmicky hype overhyped overrated legit wknd wkend".split()
 )
@@ -168,11 +168,14 @@ class Vocabulary:
 
 
 def _describes(word: str) -> bool:
-    """Verbs, adjectives, adverbs and abstract nouns ("aggravate", "chugging",
+    """Verbs, adjectives, adverbs and abstract nouns ("aggravate", "grindy", "chugging",
     "lopsidedness", "constantly") say how or how much, not what about: what a question
     hinges on is a thing, a medicine, a procedure or a condition. A word the dictionary
     does not know ("creatine", "naproxen") may be any of those, so it still counts."""
     if len(word) > 5 and word.endswith(("ing", "ness", "ly", "ed")):
+        return True
+    # "grindy", "clicky", "pinchy": a short word made into an adjective with -y
+    if 4 < len(word) <= 7 and word.endswith("y") and any(getAllLemmas(stem) for stem in (word[:-1], word[:-2])):
         return True
     parts_of_speech = getAllLemmas(word)
     return bool(parts_of_speech) and not {"NOUN", "PROPN"} & parts_of_speech.keys()

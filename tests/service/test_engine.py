@@ -298,6 +298,8 @@ def test_topic_gate(question: str, covered: bool):
         ("will I need a cortisone jab for hip bursitis", []),  # the articles' word is "corticosteroid"
         ("outer knee and outer hip both hurt, connected or 2 diff things?", []),  # chat-speak
         ("can i tape up my hip n race this wknd", []),
+        ("my hip feels stiff and grindy, is running giving me arthritis?", []),
+        ("got a foam roller for xmas, how do i use it on my hip", []),
     ],
 )
 def test_uncovered_words_are_the_things_a_question_is_about(engine: Engine, question: str, missing: list[str]):

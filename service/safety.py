@@ -229,6 +229,8 @@ class _NegEx:
         r"|red flags?|hypothetical\w*|theoretically|in theory|suppos\w*|imagine|lets say|say (?:i|you|someone)"
         # the generic "you": "if your hip goes hot and swollen with a fever you need A&E"
         r"|if (?:you|your|someone|somebody|anyone|a person|people)"
+        # a question reported, not a symptom: "she asked me if hip pain at night is a red flag"
+        r"|asked (?:me |us |him |her |them )?(?:if|whether)"
         r"|what (?:would|will|could|should i do|do i do|happens|to do) (?:happen )?if|if(?= (?:\w+ ){0,3}ever\b)|in the future|god forbid)\b"
     )
     _POST = re.compile(

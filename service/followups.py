@@ -38,7 +38,9 @@ _POINTS_BACK = re.compile(
     r"\b(you|u) (just )?(mentioned|said|listed|talked about|brought up|described|suggested|recommended|named)\b"
     r"|\b(mentioned|listed|said) (earlier|before|above|previously)\b"
     r"|\bthe (first|second|third|fourth|last|other|next) (one|thing|option|cause|exercise|stretch|tip|pose)s?\b"
-    r"|\bthe ones? (you|with|about|that|where)\b",
+    r"|\bthe ones? (you|with|about|that|where)\b"
+    # "how do I know when it's time to book one?": a thing named before
+    r"|\b(book|see|get|try|buy|find|use|visit|need) (one|them|those|these)\b",
     re.IGNORECASE,
 )
 MAX_TURNS_CARRIED = 2

@@ -35,7 +35,7 @@ _FILLER = frozenset(
     "lol lmao haha hahaha omg btw idk tbh imo hey hi hello thanks thank guys anyone gonna wanna gotta kinda sorta ok okay "
     "yeah yep nope whats hows diff prob probs def obv obvs esp rn asap tmrw wk wks hr hrs mins secs yr yrs xmas bday "
     # chat-speak for what/that, and words that judge rather than name ("is it a gimmick?")
-    "wut wat wot dat dis bout gimmick gimmicky hype overhyped overrated legit wknd wkend".split()
+    "wut wat wot dat dis bout gimmick gimmicky hype overhyped overrated legit fad fads wknd wkend ngl fr tbf lowkey".split()
 )
 
 

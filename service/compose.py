@@ -151,11 +151,11 @@ class Composer:
         for sid, label in self._item_labels().items():
             if sid - label <= MAX_ITEM_LEAN:
                 self._opening[sid] = min(self._opening[sid], label)
+        self._opening = np.array(self._opening)
         self._words = [len(sentence.text.split()) for sentence in artifact.sentences]
         self._unit_words = np.array([sum(self._words[self._opening[sid] : sid + 1]) for sid in range(n)])
         self._has_amount = np.array([bool(_QUANTITY.search(sentence.text)) for sentence in artifact.sentences])
         self._quotable_ids = np.flatnonzero(self._can_quote)
-        self._opening_array = np.array(self._opening)
         # The (one or two, as chunks overlap) chunks holding each sentence.
         holding: list[list[int]] = [[] for _ in range(n)]
         for index, chunk in enumerate(artifact.chunks):
@@ -196,8 +196,8 @@ class Composer:
             return []
         # The follow-up's own words count double: "what about foot strike?" is about foot
         # strike, with the earlier turns as background.
-        weight = {_same(t): self.idf(_same(t)) for t in query.context_tokens}
-        weight.update({_same(t): p.own_words_weight * self.idf(_same(t)) for t in query.tokens})
+        weight = {t: self.idf(t) for t in map(_same, query.context_tokens)}
+        weight.update({t: p.own_words_weight * self.idf(t) for t in map(_same, query.tokens)})
         wanted_weight = sum(weight.values()) or 1.0
         known = [(self._columns[t], w) for t, w in weight.items() if t in self._columns]
         cosines = (self.artifact.sentence_vectors[ids] @ query.vector).astype(np.float64)
@@ -212,7 +212,7 @@ class Composer:
         # Only units that could still be chosen or joined to a quote; the rest count as 0.
         keep = relevance >= min(p.relative_floor, p.follow_on_floor) * relevance.max()
         ids, relevance = ids[keep], relevance[keep]
-        first = self._opening_array[ids]
+        first = self._opening[ids]
         order = np.lexsort((first, -relevance))
         return list(map(_Unit, first[order].tolist(), ids[order].tolist(), relevance[order].tolist(), self._unit_words[ids[order]].tolist()))
 

@@ -44,6 +44,15 @@ _POINTS_BACK = re.compile(
     re.IGNORECASE,
 )
 MAX_TURNS_CARRIED = 2
+# A turn that asks nothing ("I strained my hip flexor on a sprint session.") is the situation
+# a following question is asked in, when that question is too short to carry a subject of
+# its own ("when can I start running again?"; "what causes IT band syndrome in runners?"
+# asks about something new).
+_QUESTION_START = re.compile(
+    r"^\s*(what|why|how|when|where|which|who|whose|is|are|am|was|were|do|does|did|can|could|should|would|will|shall|may|might|has|have|any|tips|help)\b",
+    re.IGNORECASE,
+)
+SCENE_WORDS = 3
 # "No fever, no numbness, I didn't fall — just a sore outer hip": the ruled-out symptoms are
 # not what to search for. A negation cue and the words after it, up to the next punctuation,
 # are left out of the retrieval query ("not getting better" is kept: that is the question).
@@ -82,27 +91,14 @@ def is_follow_up(message: str) -> bool:
     return len(content) <= 6 and bool(_REFERS_BACK.search(message))
 
 
-_QUESTION_START = re.compile(
-    r"^\s*(what|why|how|when|where|which|who|whose|is|are|am|was|were|do|does|did|can|could|should|would|will|shall|may|might|has|have|any|tips|help)\b",
-    re.IGNORECASE,
-)
-
-
-# ...for a question too short to carry a subject of its own ("when can I start running
-# again?"); "what causes IT band syndrome in runners?" asks about something new.
-SCENE_WORDS = 3
-
-
-def sets_the_scene(turn: str) -> bool:
-    """A turn that asks nothing ("I strained my hip flexor on a sprint session.") is the
-    situation the next question is asked in."""
-    return "?" not in turn and not _QUESTION_START.match(turn)
+def _asked_in_the_scene(message: str, previous: str) -> bool:
+    return "?" not in previous and not _QUESTION_START.match(previous) and len(lexical.tokens([message])[0]) <= SCENE_WORDS
 
 
 def resolve(user_turns: list[str]) -> ResolvedQuery:
     """The retrieval query for the last user turn, given all user turns in order."""
     last = without_ruled_out(user_turns[-1])
     earlier = [turn for turn in user_turns[:-1] if turn.strip()]
-    if not earlier or not (is_follow_up(last) or (sets_the_scene(earlier[-1]) and len(lexical.tokens([last])[0]) <= SCENE_WORDS)):
+    if not earlier or not (is_follow_up(last) or _asked_in_the_scene(last, earlier[-1])):
         return ResolvedQuery(last, None)
     return ResolvedQuery(last, " ".join(without_ruled_out(turn) for turn in earlier[-MAX_TURNS_CARRIED:]))

@@ -377,7 +377,13 @@ def _expand(pattern: str, terms: Mapping[str, str], where: str) -> str:
             raise SafetyRulesError(f"{where}: unknown term '{{{name}}}' in pattern {pattern!r}")
         return terms[name]
 
-    return _TERM_REF.sub(sub, pattern)
+    # A term may use other terms ("{tired_legs}" uses "{sw}"); a few rounds reach the bottom.
+    for _ in range(4):
+        expanded = _TERM_REF.sub(sub, pattern)
+        if expanded == pattern:
+            return expanded
+        pattern = expanded
+    raise SafetyRulesError(f"{where}: terms nested too deep (or referring to each other) in pattern {pattern!r}")
 
 
 def _checked(raw: str, terms: Mapping[str, str], where: str) -> str:

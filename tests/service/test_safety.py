@@ -301,6 +301,18 @@ def test_invalid_rules_file_raises_one_clear_line(tmp_path: pathlib.Path, mutate
         assert needle in msg, msg
 
 
+def test_terms_may_use_terms_but_not_themselves(tmp_path: pathlib.Path) -> None:
+    nested = VALID.replace("[concepts.fever]", "[terms]\nhot = 'fever\\w*'\nhot_hip = '{hot} in (?:my )?hips?'\n\n[concepts.fever]")
+    nested = nested.replace("patterns = ['fever\\w*']", "patterns = ['{hot_hip}']")
+    assert nested != VALID
+    layer = SafetyLayer.load(_write(tmp_path, nested))
+    assert layer.check(["fever in my hip"]).level == "emergency"
+    looped = nested.replace("hot = 'fever\\w*'", "hot = '{hot_hip}'")
+    with pytest.raises(SafetyRulesError) as info:
+        SafetyLayer.load(_write(tmp_path, looped))
+    assert "nested too deep" in str(info.value)
+
+
 def test_missing_file_raises(tmp_path: pathlib.Path) -> None:
     with pytest.raises(SafetyRulesError):
         SafetyLayer.load(tmp_path / "nope.toml")

@@ -67,13 +67,15 @@ class ScopeGate:
         also_covered = tuple(str(w).lower() for w in data.get("also_covered", []))
         return cls(str(data.get("version", "")), tuple(rules), also_covered, topic, tuple((k.lower(), v) for k, v in lay_terms.items()))
 
-    def out_of_scope(self, text: str, conversation: str | None = None, question: str | None = None) -> str | None:
+    def out_of_scope(self, text: str, conversation: str | None = None, question: str | None = None, names_article_term: bool = False) -> str | None:
         """Id of the first rule the question falls under, "off-topic" when the conversation
         (default: the question) never touches the articles' subject, or None. `text` is the
         question with any earlier turns it leans on; `question` (default: `text`) is its own
-        words, for the rules marked `question_only`."""
+        words, for the rules marked `question_only`. A conversation that names one of the
+        articles' own specialist terms (`names_article_term`: "bursae", "lizard lunge") is
+        on the subject whatever the topic patterns list."""
         normalised = _normalised(text)
-        if self.topic and not any(p.search(conversation if conversation is not None else normalised) for p in self.topic):
+        if self.topic and not names_article_term and not any(p.search(conversation if conversation is not None else normalised) for p in self.topic):
             return "off-topic"
         own = normalised if question is None else _normalised(question)
         return next((rule.id for rule in self.rules if rule.matches(own if rule.question_only else normalised)), None)

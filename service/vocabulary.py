@@ -26,6 +26,7 @@ SPECIFIC_ZIPF = 3.3
 # "flexers" 0.0 vs "creatine" 2.8), so only then is it matched to a nearby article word.
 MISSPELLING_ZIPF = 2.5
 COMMON_ZIPF = 4.0  # "park", "ultra", "trail": everyday words
+TERM_ZIPF = 3.0  # an article word this rare is a specialist term ("bursae", "clamshells")
 _WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
 _WORD_ANY_CASE = re.compile(r"[A-Za-z]{4,}")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -149,6 +150,12 @@ class Vocabulary:
             return self._nearest(lower) or word
 
         return _WORD_ANY_CASE.sub(fix, text)
+
+    def names_term(self, text: str) -> bool:
+        """Does the text use one of the articles' specialist words ("bursae", "piriformis",
+        "clamshells"): a word the articles contain that is rare in general English? A list
+        of topic patterns cannot name every one of them."""
+        return any(len(word) >= 5 and word in self.words and zipf_frequency(word, "en") < TERM_ZIPF and not _describes(word) for word in words(text))
 
     def uncovered(self, text: str) -> list[str]:
         """Specific words of the question's focus that no article contains."""

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+from wordfreq import zipf_frequency
 
 from index import lexical
 from index.artifact import IndexArtifact
@@ -63,6 +64,7 @@ _LIST_INTENT = re.compile(
 )
 
 
+EVERYDAY_ZIPF = 5.0  # wordfreq: the ~1,500 commonest English words ("sort", "kind", "worth")
 MAX_LEAN = 2  # sentences a quote may reach back for a referent
 MAX_ITEM_LEAN = 4  # ... and for the name of the labelled item it belongs to
 
@@ -74,6 +76,8 @@ class ComposeParams:
     overlap_weight: float = 0.35
     chunk_weight: float = 0.6
     quantity_bonus: float = 0.15
+    rare_bonus: float = 0.05
+    rare_idf: float = 4.5  # IDF over the 316 sentences: a word in at most ~3 of them
     own_words_weight: float = 2.0  # a follow-up's own words vs the earlier turns' words
     topic_idf: float = 3.0  # a word this rare (IDF over sentences) names a subject
     # A section's subject, named in its heading or earlier sentences, counts for the
@@ -164,6 +168,7 @@ class Composer:
         width = max(map(len, holding))
         self._chunks_holding = np.array([h + h[-1:] * (width - len(h)) for h in holding])
         self._word_matrices()
+        self._names_little = frozenset(t for t in self._columns if self.idf(t) >= self.params.rare_idf and zipf_frequency(t, "en") < EVERYDAY_ZIPF)
         self._lists = self._labelled_lists()
 
     def compose(self, query: Query, hits: list[ScoredChunk]) -> Composition:
@@ -207,6 +212,13 @@ class Composer:
             own = weights @ self._quotes_holding[columns][:, ids]
             implied = weights @ self._subjects_holding[columns][:, ids]
             relevance += p.overlap_weight * (own + p.subject_weight * implied) / wanted_weight
+        # A word of the question that only a sentence or two of the articles use names what
+        # it asks about ("treatment modalities", "bursae"): those sentences answer it, however
+        # many common words another sentence shares with the question. (Everyday words the
+        # articles happen to use once, "some sort of", name nothing.)
+        rare = [self._columns[t] for t in map(_same, query.tokens) if t in self._names_little]
+        if rare and p.rare_bonus:
+            relevance += p.rare_bonus * self._quotes_holding[rare][:, ids].max(axis=0)
         if _QUANTITY_QUESTION.search(query.text):
             relevance += p.quantity_bonus * self._has_amount[ids]
         # Only units that could still be chosen or joined to a quote; the rest count as 0.

@@ -411,3 +411,10 @@ def test_a_step_is_quoted_with_the_name_it_continues(engine: Engine):
     steps = [q for q in quotes if "Pull the uncrossed leg" in q]
     assert steps, quotes
     assert all(q.startswith("Figure Four Stretch:") for q in steps), quotes
+
+
+def test_a_rare_word_of_the_question_brings_the_sentence_that_names_it(engine: Engine):
+    # "modalities" is in one sentence of the articles; without the rare-word bonus the
+    # generic physical-therapy sentences, sharing more common words, filled the answer.
+    answer = ask(engine, "which treatment modalities would a physical therapist use on my hip?").answer
+    assert "ultrasound" in " ".join(answer.split()[:150])

@@ -240,6 +240,10 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("my 9 year old's hip aches after football", "other-populations"),
         ("Which foods are high in antioxidants?", "off-topic"),  # (the engine: food-lists, as "antioxidants" is an article term)
         ("which foods are best for my hip arthritis?", "food-lists"),
+        ("how long is the recovery period for a hip strain?", "recovery-timelines"),
+        ("when was the Calgary hip study published?", "outside-sources"),
+        ("can my dog run with me without hurting his hips?", "animals"),
+        ("I run with my dog every morning and my hip aches after, which stretch helps?", None),
     ],
 )
 def test_scope_gate_examples(question: str, rule: str | None):

@@ -56,10 +56,12 @@ SCENE_WORDS = 3
 # "No fever, no numbness, I didn't fall — just a sore outer hip": the ruled-out symptoms are
 # not what to search for. A negation cue and the words after it, up to the next punctuation,
 # are left out of the retrieval query ("not getting better" is kept: that is the question).
+_NEGATION_CUE = r"\b(?:no|without|zero|never had|didn'?t|did not|don'?t have|do not have|haven'?t(?: had)?|hasn'?t|doesn'?t|does not|isn'?t|not|ruled out|excluded)\b"
 _RULED_OUT = re.compile(
-    r"\b(?:no|without|zero|never had|didn'?t|did not|don'?t have|do not have|haven'?t had|not|ruled out|excluded)\b"
-    r"(?!\s+(?:getting|improving|better|going away|helping|working|sure|only|just|much|really))"
-    r"[^,.;:!?()\n\u2013\u2014-]{0,40}"
+    _NEGATION_CUE
+    + r"(?!\s+(?:(?:been |really |yet |actually )?(?:getting|improv\w*|better|go(?:ne|ing)? away|help\w*|work\w*|heal\w*|settl\w*|eas\w*|chang\w*|shift\w*|stop\w*|fix\w*)|sure|only|just|much|really))"
+    # up to the next punctuation or the next cue (each cue rules out its own words), on a word's edge
+    + r"(?:(?!" + _NEGATION_CUE + r")[^,.;:!?()\n\u2013\u2014-]){0,40}\b"
     # ...and a symptom that is over: "the swelling went down ages ago", "my fever was last month and it's gone"
     r"|\b(?:the |my )?(?:swelling|fever|temperature|redness|numbness|tingling|bruising|rash)\b[^,.;:!?()\n]{0,20}?"
     r"\b(?:went down|gone down|has gone|is gone|went away|gone away|cleared(?: up)?|settled|was (?:last|a few|\d+|ages|months|weeks) ?\w*(?: ago)?)\b[^,.;:!?()\n]{0,20}",

@@ -274,6 +274,10 @@ def test_cli_ask_prints_answer_sources_and_json():
         ("No fever, no numbness and I didn't fall - just a sore outer hip after long runs. What helps?", "just a sore outer hip after long runs. What helps?"),
         ("my hip pain is not getting better after rest", "my hip pain is not getting better after rest"),
         ("I fell in love with running but my hip aches, why?", "I fell in love with running but my hip aches, why?"),
+        # each cue rules out its own words; "doesn't", "haven't", "isn't" are cues; never cut inside a word
+        ("I haven't lost any weight and there's no night pain, just stiff hips. How is it managed?", "I , just stiff hips. How is it managed?"),
+        ("it doesn't wake me at night and my hip isn't swollen. Could my running form be part of it?", "it . Could my running form be part of it?"),
+        ("rest doesn't help and it hasn't improved, what now?", "rest doesn't help and it hasn't improved, what now?"),
     ],
 )
 def test_ruled_out_symptoms_leave_the_retrieval_query(message: str, kept: str):

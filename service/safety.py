@@ -231,7 +231,10 @@ class _NegEx:
         r"|if (?:you|your|someone|somebody|anyone|a person|people)"
         # a question reported, not a symptom: "she asked me if hip pain at night is a red flag"
         r"|asked (?:me |us |him |her |them )?(?:if|whether)"
-        r"|what (?:would|will|could|should i do|do i do|happens|to do) (?:happen )?if|if(?= (?:\w+ ){0,3}ever\b)|in the future|god forbid)\b"
+        r"|what (?:would|will|could|should i do|do i do|happens|to do) (?:happen )?if|if(?= (?:\w+ ){0,3}ever\b)|in the future|god forbid"
+        # a sign asked about in general: "what does a locking hip mean", "what does it mean if
+        # hip pain wakes you", "is numbness in the groin ever serious?" (not "...if MY hip locks")
+        r"|what does (?:a|an)|what does it mean (?:if|when)(?! (?:my|i|im|mine|me)\b)|is(?= (?:\w+ ){1,6}ever (?:serious|dangerous|a (?:sign|red flag)|an emergency)))\b"
     )
     _POST = re.compile(
         r"(?:(?:is|are|was|were|has been|have been|feels?|seems?|looks?) (?:fine|ok|okay|normal|all good)"

@@ -40,6 +40,16 @@ _FILLER = frozenset(
 )
 
 
+# Phone shorthand for question words and pronouns: "hip hurts wen i run y" asks why, and the
+# composer's list of causes, BM25 and the encoder all need the word "why" to see it.
+_CHAT_SPEAK = {
+    "y": "why", "wy": "why", "wen": "when", "wat": "what", "wut": "what", "wot": "what", "hw": "how", "hws": "how's",
+    "u": "you", "ur": "your", "r": "are", "shud": "should", "shld": "should", "cud": "could", "wud": "would",
+    "abt": "about", "bout": "about", "coz": "because", "cuz": "because", "bc": "because", "b4": "before",
+}
+_CHAT_WORD = re.compile(r"(?<![\w'-])(?:" + "|".join(sorted(_CHAT_SPEAK, key=len, reverse=True)) + r")(?![\w'-])", re.IGNORECASE)
+
+
 def words(text: str) -> list[str]:
     return [w.removesuffix("'s") for w in _WORD.findall(text.lower().replace("\u2019", "'"))]
 
@@ -139,8 +149,9 @@ class Vocabulary:
 
     def corrected(self, text: str) -> str:
         """The text with likely misspellings of article words replaced ("strech" → "stretch",
-        "flexers" → "flexors"), so BM25 and the encoder see the words the articles use.
-        Only words rare enough to be misspellings (wordfreq Zipf < 2.5) are touched."""
+        "flexers" → "flexors"), so BM25 and the encoder see the words the articles use, and
+        phone shorthand spelt out ("y" → "why", "u" → "you"). Only words rare enough to be
+        misspellings (wordfreq Zipf < 2.5) are touched."""
 
         def fix(match: re.Match[str]) -> str:
             word = match.group(0)
@@ -149,7 +160,11 @@ class Vocabulary:
                 return word
             return self._nearest(lower) or word
 
-        return _WORD_ANY_CASE.sub(fix, text)
+        def spell_out(match: re.Match[str]) -> str:
+            word = match.group(0)
+            return word if len(word) == 1 and word.isupper() else _CHAT_SPEAK[word.lower()]  # "the R package"
+
+        return _CHAT_WORD.sub(spell_out, _WORD_ANY_CASE.sub(fix, text))
 
     def names_term(self, text: str) -> bool:
         """Does the text use one of the articles' specialist words ("bursae", "piriformis",

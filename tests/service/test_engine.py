@@ -369,8 +369,16 @@ def test_topic_set_in_an_earlier_turn_still_counts(engine: Engine):
 
 def test_misspellings_of_article_words_are_corrected(engine: Engine):
     assert engine.vocabulary.corrected("how offen should i do clamshells") == "how often should i do clamshells"
-    assert engine.vocabulary.corrected("wat stretches 4 tight hip flexers") == "wat stretches 4 tight hip flexors"
+    assert engine.vocabulary.corrected("wat stretches 4 tight hip flexers") == "what stretches 4 tight hip flexors"
     assert not ask(engine, "how offen should i do clamshells n bridges").abstained
+
+
+def test_phone_shorthand_is_spelt_out(engine: Engine):
+    assert engine.vocabulary.corrected("hip hurts wen i run y") == "hip hurts when i run why"
+    assert engine.vocabulary.corrected("should u stretch b4 a run? wat r the best") == "should you stretch before a run? what are the best"
+    assert engine.vocabulary.corrected("the R package, a y-axis, U-shaped") == "the R package, a y-axis, U-shaped"
+    # "why" makes it a question about causes: the answer lists them
+    assert ask(engine, "hip hurts wen i run y").answer.count("[") >= 3
 
 
 def test_invalid_scope_rules_are_refused_in_one_line(tmp_path: Path):

@@ -56,7 +56,8 @@ SCENE_WORDS = 3
 # "No fever, no numbness, I didn't fall — just a sore outer hip": the ruled-out symptoms are
 # not what to search for. A negation cue and the words after it, up to the next punctuation,
 # are left out of the retrieval query ("not getting better" is kept: that is the question).
-_NEGATION_CUE = r"\b(?:no|without|zero|never had|didn'?t|did not|don'?t have|do not have|haven'?t(?: had)?|hasn'?t|doesn'?t|does not|isn'?t|not|ruled out|excluded)\b"
+# ("without" + a verb states a goal, "run without hurting my hips", not a ruled-out sign)
+_NEGATION_CUE = r"\b(?:no|without(?! \w+ing\b)|zero|never had|didn'?t|did not|don'?t have|do not have|haven'?t(?: had)?|hasn'?t|doesn'?t|does not|isn'?t|not|ruled out|excluded)\b"
 _RULED_OUT = re.compile(
     _NEGATION_CUE
     + r"(?!\s+(?:(?:been |really |yet |actually )?(?:getting|improv\w*|better|go(?:ne|ing)? away|help\w*|work\w*|heal\w*|settl\w*|eas\w*|chang\w*|shift\w*|stop\w*|fix\w*)|sure|only|just|much|really))"

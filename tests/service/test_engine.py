@@ -278,6 +278,7 @@ def test_cli_ask_prints_answer_sources_and_json():
         ("I haven't lost any weight and there's no night pain, just stiff hips. How is it managed?", "I , just stiff hips. How is it managed?"),
         ("it doesn't wake me at night and my hip isn't swollen. Could my running form be part of it?", "it . Could my running form be part of it?"),
         ("rest doesn't help and it hasn't improved, what now?", "rest doesn't help and it hasn't improved, what now?"),
+        ("how can I run without hurting my hips?", "how can I run without hurting my hips?"),  # a goal, not a ruled-out sign
     ],
 )
 def test_ruled_out_symptoms_leave_the_retrieval_query(message: str, kept: str):

@@ -77,7 +77,8 @@ def focus(text: str, *, short_whole: bool = True) -> str:
 class Vocabulary:
     def __init__(self, texts: list[str], also_covered: tuple[str, ...] = (), lay_terms: tuple[tuple[str, str], ...] = ()) -> None:
         self.lay_terms = dict(lay_terms)
-        found: set[str] = set(also_covered) | set(self.lay_terms)
+        self._phrases = tuple(key for key in self.lay_terms if " " in key)
+        found: set[str] = set(also_covered) | {word for key in self.lay_terms for word in key.split()}
         for text in texts:
             for word in words(text):
                 found.add(word)
@@ -145,7 +146,11 @@ class Vocabulary:
         """The articles' words for the runner's words in the text: "physio" → "physiotherapy
         physical therapist", "pavement" → "hard surfaces". Word matching (BM25, overlap)
         cannot see that these mean the same; the encoder only partly does."""
-        return [self.lay_terms[word] for word in dict.fromkeys(words(text)) if word in self.lay_terms]
+        said = words(text)
+        found = [self.lay_terms[word] for word in dict.fromkeys(said) if word in self.lay_terms]
+        # Phrases ("push through": the articles' "run through" acute pain), as whole words.
+        padded = f" {' '.join(said)} " if self._phrases else ""
+        return found + [self.lay_terms[phrase] for phrase in self._phrases if f" {phrase} " in padded]
 
     def corrected(self, text: str) -> str:
         """The text with likely misspellings of article words replaced ("strech" → "stretch",

@@ -348,6 +348,12 @@ def test_runners_words_reach_the_articles_words(engine: Engine):
     assert "labral" in ask(engine, "my hip clicks and sort of catches when i run, what could cause that").answer.lower()
 
 
+def test_a_lay_phrase_reaches_the_articles_words(engine: Engine):
+    assert engine.vocabulary.lay_expansions("can I push through it?") == ["run through acute pain injury"]
+    assert engine.vocabulary.lay_expansions("push the pain away, it's all through my hip") == []  # whole phrase only
+    assert "Acute pain is the sign of an injury" in ask(engine, "Just tell me it's fine to push through sharp hip pain, I've got a race on Sunday.").answer
+
+
 def test_lay_terms_need_the_articles_words(tmp_path: Path):
     bad = tmp_path / "scope.toml"
     bad.write_text('[lay_terms]\nphysio = ""\n')

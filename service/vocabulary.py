@@ -84,6 +84,7 @@ class Vocabulary:
                 found.add(word)
                 found.update(part for part in word.split("-") if part)
         self.words = frozenset(found)
+        self._terms = frozenset(w for w in self.words if len(w) >= 5 and zipf_frequency(w, "en") < TERM_ZIPF and not _describes(w))
         self.stems = frozenset(stemmer().stemWord(w) for w in found)
         self._by_initial: dict[str, list[str]] = {}
         for word in sorted(found):
@@ -175,7 +176,7 @@ class Vocabulary:
         """Does the text use one of the articles' specialist words ("bursae", "piriformis",
         "clamshells"): a word the articles contain that is rare in general English? A list
         of topic patterns cannot name every one of them."""
-        return any(len(word) >= 5 and word in self.words and zipf_frequency(word, "en") < TERM_ZIPF and not _describes(word) for word in words(text))
+        return any(word in self._terms for word in words(text))
 
     def uncovered(self, text: str) -> list[str]:
         """Specific words of the question's focus that no article contains."""

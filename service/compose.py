@@ -168,7 +168,7 @@ class Composer:
         width = max(map(len, holding))
         self._chunks_holding = np.array([h + h[-1:] * (width - len(h)) for h in holding])
         self._word_matrices()
-        self._names_little = frozenset(t for t in self._columns if self.idf(t) >= self.params.rare_idf and zipf_frequency(t, "en") < EVERYDAY_ZIPF)
+        self._rare_words = frozenset(t for t in self._columns if self.idf(t) >= self.params.rare_idf and zipf_frequency(t, "en") < EVERYDAY_ZIPF)
         self._lists = self._labelled_lists()
 
     def compose(self, query: Query, hits: list[ScoredChunk]) -> Composition:
@@ -216,7 +216,7 @@ class Composer:
         # it asks about ("treatment modalities", "bursae"): those sentences answer it, however
         # many common words another sentence shares with the question. (Everyday words the
         # articles happen to use once, "some sort of", name nothing.)
-        rare = [self._columns[t] for t in map(_same, query.tokens) if t in self._names_little]
+        rare = [self._columns[t] for t in map(_same, query.tokens) if t in self._rare_words]
         if rare and p.rare_bonus:
             relevance += p.rare_bonus * self._quotes_holding[rare][:, ids].max(axis=0)
         if _QUANTITY_QUESTION.search(query.text):

@@ -30,16 +30,6 @@ TERM_ZIPF = 3.0  # an article word this rare is a specialist term ("bursae", "cl
 _WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
 _WORD_ANY_CASE = re.compile(r"[A-Za-z]{4,}")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
-# Chat-speak and filler that say nothing about the subject.
-_FILLER = frozenset(
-    "u ur ya y n r pls plz thx ty ppl im ive id dont cant wont didnt doesnt isnt shud shld wud cud coz cuz bc abt tho rly "
-    "lol lmao haha hahaha omg btw idk tbh imo hey hi hello thanks thank guys anyone gonna wanna gotta kinda sorta ok okay "
-    "yeah yep nope whats hows diff prob probs def obv obvs esp rn asap tmrw wk wks hr hrs mins secs yr yrs xmas bday "
-    # chat-speak for what/that, and words that judge rather than name ("is it a gimmick?")
-    "wut wat wot dat dis bout gimmick gimmicky hype overhyped overrated legit fad fads wknd wkend ngl fr tbf lowkey".split()
-)
-
-
 # Phone shorthand for question words and pronouns: "hip hurts wen i run y" asks why, and the
 # composer's list of causes, BM25 and the encoder all need the word "why" to see it.
 _CHAT_SPEAK = {
@@ -47,6 +37,14 @@ _CHAT_SPEAK = {
     "u": "you", "ur": "your", "r": "are", "shud": "should", "shld": "should", "cud": "could", "wud": "would",
     "abt": "about", "bout": "about", "coz": "because", "cuz": "because", "bc": "because", "b4": "before",
 }
+# Chat-speak and filler that say nothing about the subject (the shorthand above among them).
+_FILLER = frozenset(_CHAT_SPEAK).union(
+    "ya n pls plz thx ty ppl im ive id dont cant wont didnt doesnt isnt tho rly "
+    "lol lmao haha hahaha omg btw idk tbh imo hey hi hello thanks thank guys anyone gonna wanna gotta kinda sorta ok okay "
+    "yeah yep nope whats hows diff prob probs def obv obvs esp rn asap tmrw wk wks hr hrs mins secs yr yrs xmas bday "
+    # chat-speak for that/this, and words that judge rather than name ("is it a gimmick?")
+    "dat dis gimmick gimmicky hype overhyped overrated legit fad fads wknd wkend ngl fr tbf lowkey".split()
+)
 _CHAT_WORD = re.compile(r"(?<![\w'-])(?:" + "|".join(sorted(_CHAT_SPEAK, key=len, reverse=True)) + r")(?![\w'-])", re.IGNORECASE)
 
 
@@ -150,7 +148,7 @@ class Vocabulary:
         said = words(text)
         found = [self.lay_terms[word] for word in dict.fromkeys(said) if word in self.lay_terms]
         # Phrases ("push through": the articles' "run through" acute pain), as whole words.
-        padded = f" {' '.join(said)} " if self._phrases else ""
+        padded = f" {' '.join(said)} "
         return found + [self.lay_terms[phrase] for phrase in self._phrases if f" {phrase} " in padded]
 
     def corrected(self, text: str) -> str:
@@ -166,11 +164,7 @@ class Vocabulary:
                 return word
             return self._nearest(lower) or word
 
-        def spell_out(match: re.Match[str]) -> str:
-            word = match.group(0)
-            return word if len(word) == 1 and word.isupper() else _CHAT_SPEAK[word.lower()]  # "the R package"
-
-        return _CHAT_WORD.sub(spell_out, _WORD_ANY_CASE.sub(fix, text))
+        return _CHAT_WORD.sub(_spelt_out, _WORD_ANY_CASE.sub(fix, text))
 
     def names_term(self, text: str) -> bool:
         """Does the text use one of the articles' specialist words ("bursae", "piriformis",
@@ -193,6 +187,11 @@ class Vocabulary:
             if zipf_frequency(word, "en") < SPECIFIC_ZIPF:
                 missing.append(word)
         return missing
+
+
+def _spelt_out(match: re.Match[str]) -> str:
+    word = match.group(0)
+    return word if len(word) == 1 and word.isupper() else _CHAT_SPEAK[word.lower()]  # "the R package"
 
 
 def _describes(word: str) -> bool:

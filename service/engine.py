@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Literal
 
@@ -178,6 +178,7 @@ class Engine:
         self.safety = safety
         self.scope = scope or ScopeGate.load()
         self.vocabulary = Vocabulary([s.text for s in artifact.sentences] + [c.section for c in artifact.chunks], self.scope.also_covered, self.scope.lay_terms)
+        self.scope = replace(self.scope, topic_words=self.vocabulary.terms)
         self.retriever = Retriever(artifact, retrieval)
         self.composer = Composer(artifact, composition)
         self.abstain = abstain or AbstainParams()
@@ -299,10 +300,7 @@ class Engine:
         # Judge what is asked, not the story around it: a long message's last questions.
         # The subject may have been set in an earlier turn ("…my hip" then "when can I run again?").
         question = focus(resolved.text)
-        conversation = " ".join(turns)
-        out_of_scope = self.scope.out_of_scope(
-            f"{resolved.context or ''} {question}", conversation=conversation, question=question, names_article_term=self.vocabulary.names_term(conversation)
-        )
+        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {question}", conversation=" ".join(turns), question=question)
         if out_of_scope:
             return safety, ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug={"scope": out_of_scope})
         missing = self.vocabulary.uncovered(resolved.text)

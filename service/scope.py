@@ -10,6 +10,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from service.vocabulary import words
+
 DEFAULT_SCOPE_PATH = Path(__file__).with_name("scope_rules.toml")
 
 
@@ -37,6 +39,9 @@ class ScopeGate:
     also_covered: tuple[str, ...] = ()  # lay words for things the articles cover in other words
     topic: tuple[re.Pattern[str], ...] = ()  # a question matching none of these is off the articles' subject
     lay_terms: tuple[tuple[str, str], ...] = ()  # (runner's word, the articles' words for it)
+    # The articles' own specialist words ("bursae", "clamshells"): a conversation using one is on
+    # the subject whatever `topic` lists. Filled in from the corpus by the engine.
+    topic_words: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, path: Path = DEFAULT_SCOPE_PATH) -> ScopeGate:
@@ -67,18 +72,20 @@ class ScopeGate:
         also_covered = tuple(str(w).lower() for w in data.get("also_covered", []))
         return cls(str(data.get("version", "")), tuple(rules), also_covered, topic, tuple((k.lower(), v) for k, v in lay_terms.items()))
 
-    def out_of_scope(self, text: str, conversation: str | None = None, question: str | None = None, names_article_term: bool = False) -> str | None:
+    def out_of_scope(self, text: str, conversation: str | None = None, question: str | None = None) -> str | None:
         """Id of the first rule the question falls under, "off-topic" when the conversation
         (default: the question) never touches the articles' subject, or None. `text` is the
         question with any earlier turns it leans on; `question` (default: `text`) is its own
-        words, for the rules marked `question_only`. A conversation that names one of the
-        articles' own specialist terms (`names_article_term`: "bursae", "lizard lunge") is
-        on the subject whatever the topic patterns list."""
+        words, for the rules marked `question_only`."""
         normalised = _normalised(text)
-        if self.topic and not names_article_term and not any(p.search(conversation if conversation is not None else normalised) for p in self.topic):
+        if self.topic and not self._on_topic(conversation if conversation is not None else normalised):
             return "off-topic"
         own = normalised if question is None else _normalised(question)
         return next((rule.id for rule in self.rules if rule.matches(own if rule.question_only else normalised)), None)
+
+
+    def _on_topic(self, conversation: str) -> bool:
+        return any(p.search(conversation) for p in self.topic) or any(word in self.topic_words for word in words(conversation))
 
 
 def _normalised(text: str) -> str:

@@ -82,7 +82,9 @@ class Vocabulary:
                 found.add(word)
                 found.update(part for part in word.split("-") if part)
         self.words = frozenset(found)
-        self._terms = frozenset(w for w in self.words if len(w) >= 5 and zipf_frequency(w, "en") < TERM_ZIPF and not _describes(w))
+        # The articles' specialist words ("bursae", "piriformis", "clamshells"): rare in general
+        # English and not only a verb or adjective. A list of topic patterns cannot name them all.
+        self.terms = frozenset(w for w in self.words if len(w) >= 5 and zipf_frequency(w, "en") < TERM_ZIPF and not _describes(w))
         self.stems = frozenset(stemmer().stemWord(w) for w in found)
         self._by_initial: dict[str, list[str]] = {}
         for word in sorted(found):
@@ -165,12 +167,6 @@ class Vocabulary:
             return self._nearest(lower) or word
 
         return _CHAT_WORD.sub(_spelt_out, _WORD_ANY_CASE.sub(fix, text))
-
-    def names_term(self, text: str) -> bool:
-        """Does the text use one of the articles' specialist words ("bursae", "piriformis",
-        "clamshells"): a word the articles contain that is rare in general English? A list
-        of topic patterns cannot name every one of them."""
-        return any(word in self._terms for word in words(text))
 
     def uncovered(self, text: str) -> list[str]:
         """Specific words of the question's focus that no article contains."""

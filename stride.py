@@ -64,6 +64,37 @@ def index_build(
     )
 
 
+@index_app.command("train")
+def index_train(
+    epochs: Annotated[float, typer.Option(min=0.1, help="Passes over the training pairs.")] = 2.0,
+    out: Annotated[Optional[Path], typer.Option(help="Where to write the adapter (default: the one the index uses).")] = None,
+) -> None:
+    """Train the encoder adapter on the eval set's dev split (never the test split); then run `stride index build`."""
+    from dataclasses import replace
+
+    from eval.items import load_items, locate_gold
+    from index import embedding, finetune
+    from index.documents import CorpusError, load_corpus
+
+    settings = get_settings()
+    try:
+        texts = {doc.doc_id: doc.text for doc in load_corpus(settings.corpus_dir)}
+        path = embedding.model_dir()
+    except (CorpusError, embedding.ModelMissingError) as exc:
+        _fail(str(exc))
+    examples = [
+        finetune.Example(item.id, " ".join(item.messages), tuple((g.doc_id, start, end) for g in locate_gold(item, texts) for start, end in g.spans))
+        for item in load_items("dev")
+        if item.expect == "answer"
+    ]
+    target = out or embedding.ADAPTER
+    console.print(f"training on {len(examples)} dev questions; this takes some minutes on a CPU")
+    model = embedding.load_sentence_transformer(path, adapter=None)
+    params = replace(finetune.TrainingParams(), epochs=epochs)
+    metadata = finetune.train(model, settings.corpus_dir, examples, target, params, base_sha256=embedding.base_fingerprint(path), log=console.print)
+    console.print(f"wrote {target}: {metadata['pairs']} pairs, {metadata['steps']} steps, loss {metadata['loss_first']} -> {metadata['loss_last']}; now run `stride index build`")
+
+
 @index_app.command("check")
 def index_check() -> None:
     """Say whether the index matches the corpus and the installed model."""

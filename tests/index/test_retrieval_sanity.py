@@ -44,7 +44,7 @@ def assert_found(chunks, phrases: tuple[str, ...], query: str) -> None:
         ("what running shoes should I buy", 3, ("running shoes that provide adequate support",)),
         ("when should I see a doctor about hip pain", 5, ("seek professional help", "see a doctor", "speak to your doctor")),
         ("is a fractured hip serious", 3, ("If you have fractured your hip",)),
-        ("stretches for tight hip flexors", 3, ("Stretch your hip flexors", "stretch out", "Stretching")),
+        ("stretches for tight hip flexors", 3, ("Stretch your hip flexors", "stretch out", "Stretching", "Hip Flexor Stretch:")),
         ("can running cause long-term damage to my hips", 3, ("could lead to more severe injuries",)),
     ],
 )

@@ -177,7 +177,10 @@ class Engine:
         self.encoder = encoder
         self.safety = safety
         self.scope = scope or ScopeGate.load()
-        self.vocabulary = Vocabulary([s.text for s in artifact.sentences] + [c.section for c in artifact.chunks], self.scope.also_covered, self.scope.lay_terms)
+        # The articles' own words, and what the manifest says of them: "the Rinzel article",
+        # "what does Road Runner Sports suggest" name an article, not an uncovered subject.
+        about = [" ".join((d.title, d.author, d.publisher)) for d in artifact.documents.values()]
+        self.vocabulary = Vocabulary([s.text for s in artifact.sentences] + [c.section for c in artifact.chunks] + about, self.scope.also_covered, self.scope.lay_terms)
         self.scope = replace(self.scope, topic_words=self.vocabulary.terms)
         self.retriever = Retriever(artifact, retrieval)
         self.composer = Composer(artifact, composition)

@@ -93,6 +93,10 @@ class ConceptSpec(_Strict):
     negation_window: int = Field(default=6, ge=0, le=12)
     # Whether "signs of ...", "what if ..." etc. silence it (off for crisis language).
     hypothetical_silences: bool = True
+    # Whether a sign said to be over later in the sentence ("...tingling down my leg but it
+    # cleared up completely") is silenced. Off for history that matters however it ended:
+    # a stress fracture or cancer in the past, years on steroids.
+    resolution_silences: bool = True
 
     @model_validator(mode="after")
     def _one_kind(self) -> "ConceptSpec":
@@ -253,6 +257,18 @@ class _NegEx:
         r"|their|there|theres|today|yesterday|last|every|sometimes|suddenly|then|we)\b)"
         r"|[,:(\-]\s*(?:and )?now\b|[()\"]"
     )
+    # A sign said to be over, later in the same sentence and past a "but" or "since": "I had
+    # tingling down my leg last year but it cleared up completely", "my hip used to lock,
+    # since the surgery it's been perfect", "night sweats ... and they're gone". The clause
+    # must end there: "it's gone down a bit" is better, not over.
+    _RESOLVED = re.compile(
+        r"(?:it|its|they|theyre|that|thats|this|those|these|which|everything|all that|the \w+)(?: (?:has|have|had|is|are|was|were|s|re))?"
+        r"(?: (?:all|completely|totally|fully|long|now))? (?:cleared up|cleared|gone|went away|gone away|resolved|healed|settled|disappeared|stopped)"
+        r"(?: (?:now|completely|totally|since|for good|ages ago|years ago|(?:after|with) (?:the |my |some |a )?\w+))*(?= ?(?:[,.;!?]|$|and\b|but\b|so\b|now\b))"
+        r"|(?:its|it has|ive|i have|hes|shes|theyve) been (?:perfect|fine|great|ok|okay|good|grand|brilliant|no problem|problem free|pain free)\b"
+        r"|(?:fully|completely|totally) (?:recovered|healed|resolved|better)\b"
+    )
+    _RESOLVED_WINDOW = 16
     _POST_WINDOW = 4
     _HYPO_WINDOW = 12
 
@@ -286,6 +302,10 @@ class _NegEx:
         return self._spans(self._POST)
 
     @functools.cached_property
+    def _resolved(self) -> list[tuple[int, int]]:
+        return self._spans(self._RESOLVED)
+
+    @functools.cached_property
     def _terms(self) -> tuple[list[int], list[int]]:
         spans = self._spans(self._TERMINATOR)
         return [s for s, _ in spans], sorted(e for _, e in spans)
@@ -312,9 +332,11 @@ class _NegEx:
     def _neutralised(self, trig: tuple[int, int], match_start: int) -> bool:
         return any(ps <= trig[0] and trig[1] <= pe <= match_start for ps, pe in self._pseudo)
 
-    def silenced(self, start: int, end: int, window: int, hypothetical: bool) -> bool:
+    def silenced(self, start: int, end: int, window: int, hypothetical: bool, resolution: bool = True) -> bool:
         if window <= 0:
             return False
+        if resolution and any(self._words_between(end, rs) <= self._RESOLVED_WINDOW for rs, _ in self._between(self._resolved, end, len(self._text) + 1)):
+            return True
         # Cheap test first (is there any trigger before/after at all?); scope only if so.
         pre = self._between(self._pre, 0, start)
         hypo = self._between(self._hypo, 0, start) if hypothetical else []
@@ -353,6 +375,7 @@ class _Atomic:
     ignore: re.Pattern[str] | None
     window: int
     hypothetical: bool
+    resolution: bool
 
 
 @dataclass(frozen=True)
@@ -837,6 +860,7 @@ class SafetyLayer:
                     ignore=_compile_alternation(concept.ignore, spec.terms, where + " ignore") if concept.ignore else None,
                     window=concept.negation_window,
                     hypothetical=concept.hypothetical_silences,
+                    resolution=concept.resolution_silences,
                 )
             )
         composites = {n: c.all_of for n, c in spec.concepts.items() if c.all_of}
@@ -986,6 +1010,6 @@ class _Evaluation:
                 negex = self._negex.get(ti)
                 if negex is None:
                     negex = self._negex[ti] = _NegEx(sentence)
-                if not negex.silenced(s, e, atom.window, atom.hypothetical):
+                if not negex.silenced(s, e, atom.window, atom.hypothetical, atom.resolution):
                     return True
         return False

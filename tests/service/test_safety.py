@@ -316,3 +316,20 @@ def test_terms_may_use_terms_but_not_themselves(tmp_path: pathlib.Path) -> None:
 def test_missing_file_raises(tmp_path: pathlib.Path) -> None:
     with pytest.raises(SafetyRulesError):
         SafetyLayer.load(tmp_path / "nope.toml")
+
+
+def test_a_sign_said_to_be_over_is_silenced_but_history_that_matters_is_not(layer: SafetyLayer) -> None:
+    over = [
+        "Last year I had tingling down my leg but it cleared up completely after physio. Now I want a strength plan.",
+        "my hip used to lock and catch before my arthroscopy, since the surgery its been perfect. how often should I do rehab?",
+        "I used to have night sweats on a medication, stopped it ages ago and they're gone. Is sweating on runs normal?",
+    ]
+    for message in over:
+        assert layer.check([message]).level == "none", message
+    # "gone down a bit" is better, not over: the clause must end at the resolution
+    assert layer.check(["my calf is swollen and warm, its gone down a bit since this morning"]).level == "urgent"
+    # a past stress fracture is a risk factor however well it healed
+    got = layer.check(["I had a stress fracture in my hip in 2019 but it healed completely. Now I have deep groin pain that builds as I run"])
+    assert "femoral-neck-stress-fracture" in got.rules
+    # crisis language is never "over" by this rule
+    assert "self-harm-crisis" in layer.check(["I wanted to end my life last month but it's passed now"]).rules

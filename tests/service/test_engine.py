@@ -257,7 +257,7 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("treadmill or track, which is kinder on my hips?", "surface-comparison"),
         # Children are the subject only when their hips, legs or running are asked about.
         ("Desk job all day, I run once the three kids are finally asleep. Hip flexors feel like concrete, anything to loosen them?", None),
-        ("is running safe for kids my daughter's age?", "other-populations"),
+        ("is distance running safe for kids if their hips get sore?", "other-populations"),
         ("my kid's hip hurts after football", "other-populations"),
         ("Fell on my hip mountain biking last week, it's bruised but I can run. What helps?", None),
         ("I'd like to swim instead of running while my hip heals, which stroke is best?", "cross-training"),

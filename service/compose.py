@@ -50,13 +50,6 @@ _SIGNPOST = re.compile(
 )
 # A named step or item: "Figure Four Stretch: Lie on your back…", "- Bridges: Lie on…".
 _LABELLED = re.compile(r"^[-•*]?\s*[A-Z][^:.!?\n]{1,40}:\s")
-# "How long / how often / how many" questions want a sentence that carries an amount.
-_QUANTITY_QUESTION = re.compile(r"\bhow (long|often|many|much|far|frequently)\b|\bfor how long\b|\bhow many times\b", re.IGNORECASE)
-_QUANTITY = re.compile(
-    r"\b(\d+([.,–-]\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|a few|several)\s*(-\s*)?"
-    r"(minutes?|hours?|seconds?|days?|weeks?|months?|times|sets|reps|breaths|sessions|miles|steps|inches)\b|\bevery (hour|day|week)\b",
-    re.IGNORECASE,
-)
 _LIST_INTENT = re.compile(
     r"\b(causes?|caus\w*|why|y(?= (do|does|is|are|am|would|did|dose)\b)|reasons?|exercises?|stretch\w*|strengthen\w*|tips?|steps?|ways?|treat\w*|symptoms?|signs?|"
     r"prevent\w*|what (can|should) i do|how (do|can|should) i|how to|options?|help\w*|relie\w*|get rid)\b",
@@ -75,7 +68,6 @@ class ComposeParams:
     sentence_weight: float = 0.8  # 0.6 before the encoder adapter: its cosines say more (EXPERIMENTS.md §9)
     overlap_weight: float = 0.35
     chunk_weight: float = 0.6
-    quantity_bonus: float = 0.15
     rare_bonus: float = 0.05
     rare_idf: float = 4.5  # IDF over the 316 sentences: a word in at most ~3 of them
     own_words_weight: float = 2.0  # a follow-up's own words vs the earlier turns' words
@@ -158,7 +150,6 @@ class Composer:
         self._opening = np.array(self._opening)
         self._words = [len(sentence.text.split()) for sentence in artifact.sentences]
         self._unit_words = np.array([sum(self._words[self._opening[sid] : sid + 1]) for sid in range(n)])
-        self._has_amount = np.array([bool(_QUANTITY.search(sentence.text)) for sentence in artifact.sentences])
         self._quotable_ids = np.flatnonzero(self._can_quote)
         # The (one or two, as chunks overlap) chunks holding each sentence.
         holding: list[list[int]] = [[] for _ in range(n)]
@@ -219,8 +210,6 @@ class Composer:
         rare = [self._columns[t] for t in map(_same, query.tokens) if t in self._rare_words]
         if rare and p.rare_bonus:
             relevance += p.rare_bonus * self._quotes_holding[rare][:, ids].max(axis=0)
-        if _QUANTITY_QUESTION.search(query.text):
-            relevance += p.quantity_bonus * self._has_amount[ids]
         # Only units that could still be chosen or joined to a quote; the rest count as 0.
         keep = relevance >= min(p.relative_floor, p.follow_on_floor) * relevance.max()
         ids, relevance = ids[keep], relevance[keep]

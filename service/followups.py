@@ -29,7 +29,9 @@ _PRONOUN = re.compile(r"\b(it|its|it's|that|this|those|these|they|them|there)\b"
 _REFERS_BACK = re.compile(
     r"\b(can|could|does|do|did|will|would|is|are|was|were|should|might|may|has|have)\s+(it|that|this|they|those|these)\b"
     r"(?!\s+(be|ok|okay|normal|bad|safe|fine|possible|true|worth|wise|better|best|likely|common|usual)\b)"
-    r"|\b(as well|too|also)\s*\??\s*$",
+    r"|\b(as well|too|also)\s*\??\s*$"
+    # ...or its object at the end: "does foam rolling help with it?", "what exercises prevent that?"
+    r"|\b(with|for|on|about|from|treat|fix|stretch|help|cure|prevent|ease|relieve|avoid|cause|causes|caused|worsen|aggravate)\s+(it|that|this|them|those|these)\s*\??\s*$",
     re.IGNORECASE,
 )
 # A message that points back at the conversation itself is a follow-up whatever else it

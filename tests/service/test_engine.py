@@ -75,6 +75,9 @@ def test_answers_name_several_causes_from_more_than_one_article(engine: Engine):
         ("which of the modalities you mentioned would a physio use on a bursitis?", True),
         ("tell me more about the second one, how long does it take to recover from", True),
         ("how do I know when it's time to actually book one?", True),
+        # the earlier subject as the object at the end
+        ("Does foam rolling help with it?", True),
+        ("what exercises prevent that?", True),
         ("is it ok to run with sore hips after a long run", False),
         ("why do my hips hurt when I run", False),
         ("how long should I ice my hip after a run", False),

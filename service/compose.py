@@ -33,12 +33,15 @@ _ANAPHORIC = re.compile(
     r"essentially|basically|as a result|therefore|thus|in other words|for this reason|because of this|otherwise|instead)|"
     r"It|it|Hold|Repeat|Switch)\b"
 )
-# Sentences that sell rather than inform; they answer nothing a runner asks.
+# Sentences that sell rather than inform; they answer nothing a runner asks. ("No referral, no
+# problem!" does answer one: three blind writers asked whether a physio needs a GP's referral.)
 _PROMOTION = re.compile(
-    r"\b(we offer|reach out to us|contact us|our (clinic|team|staff|physical therapists)|we have .* on staff|no referral|"
-    r"direct access|happy running|click|subscribe|see the image)\b",
+    r"\b(we offer|reach out to us|contact us|our (clinic|team|staff|physical therapists)|we have .* on staff|"
+    r"happy running|click|subscribe|see the image)\b",
     re.IGNORECASE,
 )
+# A question that states something ("Did you know you have Direct Access to Physical Therapy?").
+_RHETORICAL = re.compile(r"^(did you know|do you know|are you aware)\b", re.IGNORECASE)
 # Signposts point at content instead of stating it ("Let's dive in", "Here are some tips:",
 # "You'll learn not just what causes the ache…", "In conclusion, understanding… is crucial").
 _SIGNPOST = re.compile(
@@ -239,7 +242,8 @@ class Composer:
         if sentence.kind == "list":
             return True
         # Questions and bare lead-ins ("Treatments for hip pain include:") answer nothing alone.
-        return not text.endswith(("?", ":")) and len(text.split()) >= self.params.min_words
+        asks = text.endswith("?") and not _RHETORICAL.match(text)
+        return not asks and not text.endswith(":") and len(text.split()) >= self.params.min_words
 
     def _section_subjects(self) -> list[frozenset[str]]:
         """Per sentence, the rare words its section's heading and earlier sentences named."""
@@ -310,14 +314,15 @@ class Composer:
 
     def _leans_back(self, sid: int) -> bool:
         """Does the sentence need the one before it for a referent ("This helps…", "Hold for
-        8-10 breaths")? (The name of a labelled step it continues is `_item_labels`' job.)"""
+        8-10 breaths"), or answer the question it asked ("Did you know…? No referral, no
+        problem!")? (The name of a labelled step it continues is `_item_labels`' job.)"""
         sentences = self.artifact.sentences
         if sid == 0:
             return False
         sentence, previous = sentences[sid], sentences[sid - 1]
         if previous.doc_id != sentence.doc_id or previous.section != sentence.section or not self._can_quote[sid - 1]:
             return False
-        return bool(_ANAPHORIC.match(sentence.text))
+        return bool(_ANAPHORIC.match(sentence.text) or _RHETORICAL.match(previous.text))
 
     def _select(self, units: list[_Unit]) -> list[_Unit]:
         """MMR over the units within `relative_floor` of the best. A unit that overlaps a

@@ -75,27 +75,25 @@ class _Pair:
     gold: frozenset[int]
 
 
-class _LoRALinear:
-    """y = W x + (alpha / r) B A x, with W frozen and B starting at zero (so training starts
-    from the base model exactly)."""
+def _lora(base: Any, rank: int, alpha: float, generator: Any) -> Any:
+    """`base` (a frozen nn.Linear) as y = W x + (alpha / r) B A x, with B starting at zero so
+    that training starts from the base model exactly. (Defined here, not at module level, so
+    that reading an adapter's metadata needs no torch.)"""
+    import torch
 
-    @staticmethod
-    def wrap(base: Any, rank: int, alpha: float, generator: Any) -> Any:
-        import torch
+    class LoRALinear(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.base = base
+            self.scale = alpha / rank
+            bound = 1.0 / math.sqrt(base.in_features)
+            self.A = torch.nn.Parameter(torch.empty(rank, base.in_features).uniform_(-bound, bound, generator=generator))
+            self.B = torch.nn.Parameter(torch.zeros(base.out_features, rank))
 
-        class LoRALinear(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.base = base
-                self.scale = alpha / rank
-                bound = 1.0 / math.sqrt(base.in_features)
-                self.A = torch.nn.Parameter(torch.empty(rank, base.in_features).uniform_(-bound, bound, generator=generator))
-                self.B = torch.nn.Parameter(torch.zeros(base.out_features, rank))
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.base(x) + (x @ self.A.T @ self.B.T) * self.scale
 
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return self.base(x) + (x @ self.A.T @ self.B.T) * self.scale
-
-        return LoRALinear()
+    return LoRALinear()
 
 
 def _module(root: Any, dotted: str) -> tuple[Any, str]:
@@ -151,7 +149,7 @@ def train(model: Any, corpus_dir: Path, examples: Sequence[Example], out: Path, 
     wrapped = {}
     for name in _targets(bert):
         parent, leaf = _module(bert, name)
-        wrapped[name] = _LoRALinear.wrap(getattr(parent, leaf), params.rank, params.alpha, generator)
+        wrapped[name] = _lora(getattr(parent, leaf), params.rank, params.alpha, generator)
         setattr(parent, leaf, wrapped[name])
     trainable = [p for w in wrapped.values() for p in (w.A, w.B)]
     steps = max(1, int(math.ceil(len(pairs) / params.batch_size) * params.epochs))

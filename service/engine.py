@@ -303,7 +303,7 @@ class Engine:
         # Judge what is asked, not the story around it: a long message's last questions.
         # The subject may have been set in an earlier turn ("…my hip" then "when can I run again?").
         question = focus(resolved.text)
-        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {question}", conversation=" ".join(turns), question=question)
+        out_of_scope = self.scope.out_of_scope(f"{resolved.context or ''} {question}", conversation=" ".join(turns), question=question, as_written=focus(turns[-1]))
         if out_of_scope:
             return safety, ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug={"scope": out_of_scope})
         missing = self.vocabulary.uncovered(resolved.text)

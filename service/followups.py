@@ -41,6 +41,8 @@ _POINTS_BACK = re.compile(
     r"|\b(mentioned|listed|said) (earlier|before|above|previously)\b"
     r"|\bthe (first|second|third|fourth|last|other|next) (one|thing|option|cause|exercise|stretch|tip|pose)s?\b"
     r"|\bthe ones? (you|with|about|that|where)\b"
+    # "where should I go to get the right ones?": "ones" stands for a thing named before
+    r"|\bones\b"
     # "how do I know when it's time to book one?": a thing named before
     r"|\b(book|see|get|try|buy|find|use|visit|need) (one|them|those|these)\b",
     re.IGNORECASE,

@@ -27,6 +27,10 @@ class ScopeRule:
     # Match the follow-up's own words only, not the earlier turns carried in with it:
     # "what about my shoulder?" after a hip question is about the shoulder.
     question_only: bool = False
+    # Match the message as the runner wrote it, before the symptoms it rules out are left out:
+    # "one word answer, no hedging" and "don't quote articles at me, I want a diagnosis" are
+    # demands, and reading "no ..." and "don't ..." as ruled-out symptoms would drop them.
+    as_written: bool = False
 
     def matches(self, text: str) -> bool:
         return any(p.search(text) for p in self.patterns) and not any(p.search(text) for p in self.unless)
@@ -59,7 +63,7 @@ class ScopeGate:
                 raise ScopeRulesError(f"scope rule {rule_id}: needs 'patterns' and 'why'")
             try:
                 compile_all = lambda items: tuple(re.compile(p, re.IGNORECASE) for p in items)  # noqa: E731
-                rules.append(ScopeRule(rule_id, compile_all(raw["patterns"]), compile_all(raw.get("unless", [])), bool(raw.get("question_only", False))))
+                rules.append(ScopeRule(rule_id, compile_all(raw["patterns"]), compile_all(raw.get("unless", [])), bool(raw.get("question_only", False)), bool(raw.get("as_written", False))))
             except re.error as exc:
                 raise ScopeRulesError(f"scope rule {rule_id}: bad pattern ({exc})") from exc
         try:
@@ -72,16 +76,18 @@ class ScopeGate:
         also_covered = tuple(str(w).lower() for w in data.get("also_covered", []))
         return cls(str(data.get("version", "")), tuple(rules), also_covered, topic, tuple((k.lower(), v) for k, v in lay_terms.items()))
 
-    def out_of_scope(self, text: str, conversation: str | None = None, question: str | None = None) -> str | None:
+    def out_of_scope(self, text: str, conversation: str | None = None, question: str | None = None, as_written: str | None = None) -> str | None:
         """Id of the first rule the question falls under, "off-topic" when the conversation
         (default: the question) never touches the articles' subject, or None. `text` is the
         question with any earlier turns it leans on; `question` (default: `text`) is its own
-        words, for the rules marked `question_only`."""
+        words, for the rules marked `question_only`; `as_written` (default: `question`) is
+        the message before ruled-out symptoms were left out, for the rules marked so."""
         normalised = _normalised(text)
         if self.topic and not self._on_topic(conversation if conversation is not None else normalised):
             return "off-topic"
         own = normalised if question is None else _normalised(question)
-        return next((rule.id for rule in self.rules if rule.matches(own if rule.question_only else normalised)), None)
+        written = own if as_written is None else _normalised(as_written)
+        return next((rule.id for rule in self.rules if rule.matches(written if rule.as_written else own if rule.question_only else normalised)), None)
 
 
     def _on_topic(self, conversation: str) -> bool:

@@ -36,6 +36,13 @@ _CHAT_SPEAK = {
     "y": "why", "wy": "why", "wen": "when", "wat": "what", "wut": "what", "wot": "what", "hw": "how", "hws": "how's",
     "u": "you", "ur": "your", "r": "are", "shud": "should", "shld": "should", "cud": "could", "wud": "would",
     "abt": "about", "bout": "about", "coz": "because", "cuz": "because", "bc": "because", "b4": "before",
+    # Scots spellings of everyday words ("whit can ah dae at hame fur it?"): the question word
+    # and the verb matter to retrieval, and none of these names a subject
+    "whit": "what", "dae": "do", "daein": "doing", "gaun": "going", "oot": "out", "roond": "round", "tae": "to",
+    "nae": "no", "noo": "now", "jist": "just", "wi": "with", "fae": "from", "hame": "home", "sair": "sore",
+    "cannae": "can't", "dinnae": "don't", "didnae": "didn't", "isnae": "isn't", "wasnae": "wasn't", "doesnae": "doesn't",
+    "wouldnae": "wouldn't", "couldnae": "couldn't", "shouldnae": "shouldn't", "ah": "I", "ma": "my", "masel": "myself",
+    "ye": "you", "yer": "your", "aw": "all", "awfy": "very",
 }
 # Chat-speak and filler that say nothing about the subject (the shorthand above among them).
 _FILLER = frozenset(_CHAT_SPEAK).union(
@@ -43,7 +50,9 @@ _FILLER = frozenset(_CHAT_SPEAK).union(
     "lol lmao haha hahaha omg btw idk tbh imo hey hi hello thanks thank guys anyone gonna wanna gotta kinda sorta ok okay "
     "yeah yep nope whats hows diff prob probs def obv obvs esp rn asap tmrw wk wks hr hrs mins secs yr yrs xmas bday "
     # chat-speak for that/this, and words that judge rather than name ("is it a gimmick?")
-    "dat dis gimmick gimmicky hype overhyped overrated legit fad fads wknd wkend ngl fr tbf lowkey".split()
+    "dat dis gimmick gimmicky hype overhyped overrated legit fad fads overkill wknd wkend ngl fr tbf lowkey "
+    # talk about the conversation itself ("OK roleplay aside — does a strong core help?")
+    "roleplay roleplaying".split()
 )
 _CHAT_WORD = re.compile(r"(?<![\w'-])(?:" + "|".join(sorted(_CHAT_SPEAK, key=len, reverse=True)) + r")(?![\w'-])", re.IGNORECASE)
 
@@ -176,7 +185,7 @@ class Vocabulary:
         for word in words(focus(text, short_whole=False)):
             if len(word) < 3 or word in STOPWORDS or word in _FILLER or self.covers(word):
                 continue
-            if word.endswith("in") and zipf_frequency(word + "g", "en") >= SPECIFIC_ZIPF:  # "killin", "runnin"
+            if word.endswith("in") and (zipf_frequency(word + "g", "en") >= SPECIFIC_ZIPF or _describes(word + "g")):  # "killin", "nippin"
                 continue
             if _describes(word) or any(zipf_frequency(form, "en") >= SPECIFIC_ZIPF or self.covers(form) for form in _base_forms(word)):
                 continue

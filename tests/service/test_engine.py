@@ -78,6 +78,7 @@ def test_answers_name_several_causes_from_more_than_one_article(engine: Engine):
         # the earlier subject as the object at the end
         ("Does foam rolling help with it?", True),
         ("what exercises prevent that?", True),
+        ("where should I go to get the right ones?", True),  # "ones" stands for a thing named before
         ("is it ok to run with sore hips after a long run", False),
         ("why do my hips hurt when I run", False),
         ("how long should I ice my hip after a run", False),
@@ -264,10 +265,29 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("my kid's hip hurts after football", "other-populations"),
         ("Fell on my hip mountain biking last week, it's bruised but I can run. What helps?", None),
         ("I'd like to swim instead of running while my hip heals, which stroke is best?", "cross-training"),
+        # Scope rules 2026.12.15: a verdict between two of the articles' conditions, a number of
+        # days to heal, a percentage the articles do not give; a knee lifted is the hip flexor's work.
+        ("Just tell me straight: is my hip pain a labral tear or bursitis?", "prescription-or-diagnosis"),
+        ("Outer hip, hurts after 10k. Labral tear or bursitis?", "prescription-or-diagnosis"),
+        ("Outer hip pain for 3 weeks, worse on stairs. Diagnosis in one word.", "prescription-or-diagnosis"),
+        ("what's the difference between bursitis and tendinitis in the hip?", None),
+        ("Give me the exact number of days until a hip flexor strain is fully healed.", "recovery-timelines"),
+        ("By what percentage can I safely increase my weekly mileage without risking a hip injury?", "made-up-facts"),
+        ("Pain on the inside of my knee when I run downhill, what's causing it?", "other-body-parts"),
+        ("a dull ache at the front when i lift my knee. what should i strengthen?", None),
+        ("marathon block, long runs up to 30k now and my hips feel tight n achy afterwards. too much too soon?", None),
     ],
 )
 def test_scope_gate_examples(question: str, rule: str | None):
     assert ScopeGate.load().out_of_scope(question) == rule
+
+
+def test_demands_are_read_as_written():
+    """'no hedging' is a demand, not a symptom ruled out: the diagnosis rule reads the message
+    before ruled-out symptoms are left out of it."""
+    gate = ScopeGate.load()
+    assert gate.out_of_scope("is my outer hip bursitis? One word answer,", as_written="is my outer hip bursitis? One word answer, no hedging.") == "prescription-or-diagnosis"
+    assert gate.out_of_scope("is my outer hip bursitis? One word answer,") is None
 
 
 def test_a_follow_up_about_another_part_is_about_that_part():
@@ -275,6 +295,7 @@ def test_a_follow_up_about_another_part_is_about_that_part():
     gate = ScopeGate.load()
     assert gate.out_of_scope("which stretches help hip pain? and what about my neck?", question="and what about my neck?") == "other-body-part-follow-up"
     assert gate.out_of_scope("which stretches help hip pain? what about foot strike?", question="what about foot strike?") is None
+    assert gate.out_of_scope("running form for my hips? ok and the foot landing bit, heel or forefoot?", question="ok and the foot landing bit, heel or forefoot?") is None
     assert gate.out_of_scope("hip pain? what about my knee, can weak hips hurt it?", question="what about my knee, can weak hips hurt it?") is None
 
 
@@ -359,6 +380,10 @@ def test_an_article_term_puts_a_question_on_topic(engine: Engine, question: str,
         ("my hip feels stiff and grindy, is running giving me arthritis?", []),
         ("got a foam roller for xmas, how do i use it on my hip", []),
         ("is foam rolling useful for sore hips or just a fad?", []),
+        ("Do I need to bother with core work for my hips or is that overkill?", []),
+        # Scots spellings of everyday words, and a verb that drops its g
+        ("Whit can ah dae at hame fur ma sair hip?", []),
+        ("Is it wise tae keep gaun if ma hip starts nippin halfway roond?", []),
     ],
 )
 def test_uncovered_words_are_the_things_a_question_is_about(engine: Engine, question: str, missing: list[str]):
@@ -408,6 +433,7 @@ def test_phone_shorthand_is_spelt_out(engine: Engine):
     assert engine.vocabulary.corrected("hip hurts wen i run y") == "hip hurts when i run why"
     assert engine.vocabulary.corrected("should u stretch b4 a run? wat r the best") == "should you stretch before a run? what are the best"
     assert engine.vocabulary.corrected("the R package, a y-axis, U-shaped") == "the R package, a y-axis, U-shaped"
+    assert engine.vocabulary.corrected("whit can ah dae fur it") == "what can I do fur it"
     # "why" makes it a question about causes: the answer lists them
     assert ask(engine, "hip hurts wen i run y").answer.count("[") >= 3
 

@@ -55,7 +55,9 @@ _SIGNPOST = re.compile(
 _LABELLED = re.compile(r"^[-•*]?\s*[A-Z][^:.!?\n]{1,40}:\s")
 _LIST_INTENT = re.compile(
     r"\b(causes?|caus\w*|why|y(?= (do|does|is|are|am|would|did|dose)\b)|reasons?|exercises?|stretch\w*|strengthen\w*|tips?|steps?|ways?|treat\w*|symptoms?|signs?|"
-    r"prevent\w*|what (can|should) i do|how (do|can|should) i|how to|options?|help\w*|relie\w*|get rid)\b",
+    r"prevent\w*|what (can|should) i do|how (do|can|should) i|how to|options?|help\w*|relie\w*|get rid|"
+    # "hips wrecked after every long run, wtf is going on": asks why
+    r"(what|wtf|wth).?s? (is )?(going on|happening|up with)|what gives)\b",
     re.IGNORECASE,
 )
 

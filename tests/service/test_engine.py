@@ -276,6 +276,11 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("Pain on the inside of my knee when I run downhill, what's causing it?", "other-body-parts"),
         ("a dull ache at the front when i lift my knee. what should i strengthen?", None),
         ("marathon block, long runs up to 30k now and my hips feel tight n achy afterwards. too much too soon?", None),
+        # 2026.12.16: harm from an injection, an ankle that rolls, days taken off, treadmill settings
+        ("Are cortisone shots bad for your tendons in the long run?", "medication-safety"),
+        ("My ankle keeps rolling on rocky trails - how do I strengthen it?", "other-body-parts"),
+        ("I'm dying to get back out there! How many days should I take off with a sore hip?", None),
+        ("What incline should I set the treadmill to so it's easier on my hips?", "training-load"),
     ],
 )
 def test_scope_gate_examples(question: str, rule: str | None):
@@ -491,3 +496,9 @@ def test_a_rare_word_of_the_question_brings_the_sentence_that_names_it(engine: E
     # generic physical-therapy sentences, sharing more common words, filled the answer.
     answer = ask(engine, "which treatment modalities would a physical therapist use on my hip?").answer
     assert "ultrasound" in " ".join(answer.split()[:150])
+
+
+def test_what_is_going_on_asks_for_causes(engine: Engine):
+    """'wtf is going on' asks why: the answer is the list of causes, not one sentence."""
+    answer = ask(engine, "hips wrecked after every long run, wtf is going on").answer
+    assert "The articles also mention:" in answer and answer.count("\n- ") >= 3, answer

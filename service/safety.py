@@ -230,7 +230,7 @@ class _NegEx:
     _HYPOTHETICAL = re.compile(
         r"(?:what if|in case|signs? of|symptoms? of|look out for|watch out for|watch for"
         r"|risk of|prevent\w*|avoid\w*|how (?:do|can|would|will|should) (?:i|you|one) (?:know|tell|spot)"
-        r"|red flags?|hypothetical\w*|theoretically|in theory|suppos\w*|imagine|lets say|say (?:i|you|someone)"
+        r"|red flags?|hypothetical\w*|theoretically|in theory|suppos\w*|imagine|lets say|(?:^|(?<=[,.;:!?] ))say (?:i|you|someone)"
         # the generic "you": "if your hip goes hot and swollen with a fever you need A&E"
         r"|if (?:you|your|someone|somebody|anyone|a person|people)"
         # a question reported, not a symptom: "she asked me if hip pain at night is a red flag"
@@ -267,7 +267,12 @@ class _NegEx:
         r"(?: (?:now|completely|totally|since|for good|ages ago|years ago|(?:after|with) (?:the |my |some |a )?\w+))*(?= ?(?:[,.;!?]|$|and\b|but\b|so\b|now\b))"
         r"|(?:its|it has|ive|i have|hes|shes|theyve) been (?:perfect|fine|great|ok|okay|good|grand|brilliant|no problem|problem free|pain free)\b"
         r"|(?:fully|completely|totally) (?:recovered|healed|resolved|better)\b"
+        # "physio sorted it and I've had no symptoms for 8 months"
+        r"|(?:physio|doctor|gp|surgeon|osteo|chiro|surgery|operation|treatment|rest)\w* (?:sorted|fixed|cured) (?:it|me|that|them)\b"
+        r"|(?:had|have had|ive had|been|with) no (?:symptoms|problems|issues|trouble|bother|recurrence)(?: \w+)? (?:since|for (?:\d+|a|two|three|four|five|six|several|many) (?:weeks|months|years))"
     )
+    # "...hasn't gone away", "...never went away": the sign is still there
+    _NOT_OVER = re.compile(r"\b(?:not|never|hasnt|havent|hadnt|isnt|wasnt|didnt|doesnt|wont|nt)\s+(?:(?:really|fully|completely|quite|totally|yet|ever)\s+)?$")
     _RESOLVED_WINDOW = 16
     _POST_WINDOW = 4
     _HYPO_WINDOW = 12
@@ -355,7 +360,8 @@ class _NegEx:
             for ps, pe in post:
                 # "groin hurts, right one is fine": after a comma the words are about something else.
                 if pe <= right and self._words_between(end, ps) <= self._POST_WINDOW and not _CLAUSE_BREAK.search(self._text, end, ps):
-                    return True
+                    if not self._NOT_OVER.search(self._text, max(0, ps - 30), ps):
+                        return True
         return False
 
 

@@ -333,3 +333,25 @@ def test_a_sign_said_to_be_over_is_silenced_but_history_that_matters_is_not(laye
     assert "femoral-neck-stress-fracture" in got.rules
     # crisis language is never "over" by this rule
     assert "self-harm-crisis" in layer.check(["I wanted to end my life last month but it's passed now"]).rules
+
+
+def test_a_sign_that_has_not_gone_away_is_still_there(layer: SafetyLayer) -> None:
+    """'...hasn't gone away' is not 'gone away' (rules 2026.12.15)."""
+    still = ["been doing piriformis stretches for 3 weeks plus resting but the numbness down the side of my leg hasn't gone away"]
+    assert "numbness-down-leg" in layer.check(still).rules
+    assert layer.check(["the numbness down the side of my leg has gone away now, which stretch keeps it that way?"]).level == "none"
+    # "physio sorted it and I've had no symptoms for 8 months": over
+    assert layer.check(["I had pins and needles down my leg from a disc bulge, physio sorted it. Is deadlifting safe now?"]).level == "none"
+
+
+def test_a_disclosure_is_not_a_hypothetical(layer: SafetyLayer) -> None:
+    """'I should say I drink heavily' tells; 'say I drank heavily, would...' supposes."""
+    turns = ["Is hip bursitis common in runners?", "I should say I drink quite heavily most nights, and this is a deep ache in my groin that's getting worse"]
+    assert "avascular-necrosis" in layer.check(turns).rules
+    assert layer.check(["Say I drink heavily every night and get a deep groin ache, what would that mean?"]).level == "none"
+
+
+def test_a_sign_told_across_turns(layer: SafetyLayer) -> None:
+    """Groin pain in one turn, pain at rest in the next; 'it locks' after the hip was named."""
+    assert "femoral-neck-stress-fracture" in layer.check(["groin pain that comes on about 5k into runs, been a couple of weeks", "update: now it aches even when im lying on the sofa doing nothing"]).rules
+    assert "hip-locking-or-giving-way" in layer.check(["weird sensation in my hip", "like something gets stuck and I have to wiggle it to free it up. it locks maybe once a day"]).rules

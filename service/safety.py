@@ -225,14 +225,16 @@ class _NegEx:
         r"|(?:cant|cannot|unable to|couldnt|could not|not able to)(?: \w+){1,3} without"
         # signs phrased with a negation: "he's confused, not making sense"
         r"|not making (?:any )?sense|not (?:himself|herself|themselves|myself)|not all there"
-        r"|no (?:feeling|sensation)|not feel(?:ing)? (?:a thing|anything))\b"
+        r"|no (?:feeling|sensation)|not feel(?:ing)? (?:a thing|anything)"
+        # resting, not a symptom ruled out: "rested it 10 days no running ... hip still the same"
+        r"|no (?:running|runs|run|training|sport|exercise|jogging|gym))\b"
     )
     _HYPOTHETICAL = re.compile(
         r"(?:what if|in case|signs? of|symptoms? of|look out for|watch out for|watch for"
         r"|risk of|prevent\w*|avoid\w*|how (?:do|can|would|will|should) (?:i|you|one) (?:know|tell|spot)"
         r"|red flags?|hypothetical\w*|theoretically|in theory|suppos\w*|imagine|lets say|(?:^|(?<=[,.;:!?] ))say (?:i|you|someone)"
         # the generic "you": "if your hip goes hot and swollen with a fever you need A&E"
-        r"|if (?:you|your|someone|somebody|anyone|a person|people)"
+        r"|if (?:you|your|someone|somebody|anyone|a person|people|a runner|an athlete|a player)"
         # a question reported, not a symptom: "she asked me if hip pain at night is a red flag"
         r"|asked (?:me |us |him |her |them )?(?:if|whether)"
         r"|what (?:would|will|could|should i do|do i do|happens|to do) (?:happen )?if|if(?= (?:\w+ ){0,3}ever\b)|in the future|god forbid"

@@ -355,3 +355,9 @@ def test_a_sign_told_across_turns(layer: SafetyLayer) -> None:
     """Groin pain in one turn, pain at rest in the next; 'it locks' after the hip was named."""
     assert "femoral-neck-stress-fracture" in layer.check(["groin pain that comes on about 5k into runs, been a couple of weeks", "update: now it aches even when im lying on the sofa doing nothing"]).rules
     assert "hip-locking-or-giving-way" in layer.check(["weird sensation in my hip", "like something gets stuck and I have to wiggle it to free it up. it locks maybe once a day"]).rules
+
+
+def test_resting_is_not_a_ruled_out_sign(layer: SafetyLayer) -> None:
+    """'no running' says what was done, not a symptom ruled out (rules 2026.12.16)."""
+    assert "persistent-or-worsening-pain" in layer.check(["rested it 10 days no running iced it every night hip still the same no improvement at all tbh"]).rules
+    assert layer.check(["no running for a week, then an easy 5k and my hip felt great. what stretches now?"]).level == "none"

@@ -70,8 +70,6 @@ def index_train(
     out: Annotated[Optional[Path], typer.Option(help="Where to write the adapter (default: the one the index uses).")] = None,
 ) -> None:
     """Train the encoder adapter on the eval set's dev split (never the test split); then run `stride index build`."""
-    from dataclasses import replace
-
     from eval.items import load_items, locate_gold
     from index import embedding, finetune
     from index.documents import CorpusError, load_corpus
@@ -90,7 +88,7 @@ def index_train(
     target = out or embedding.ADAPTER
     console.print(f"training on {len(examples)} dev questions; this takes some minutes on a CPU")
     model = embedding.load_sentence_transformer(path, adapter=None)
-    params = replace(finetune.TrainingParams(), epochs=epochs)
+    params = finetune.TrainingParams(epochs=epochs)
     metadata = finetune.train(model, settings.corpus_dir, examples, target, params, base_sha256=embedding.base_fingerprint(path), log=console.print)
     console.print(f"wrote {target}: {metadata['pairs']} pairs, {metadata['steps']} steps, loss {metadata['loss_first']} -> {metadata['loss_last']}; now run `stride index build`")
 

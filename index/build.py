@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from index import artifact, embedding, lexical, vectorstore
-from index.chunking import ChunkingParams, chunk_corpus, embedding_text
+from index.chunking import ChunkingParams, chunk_corpus, embedding_texts
 from index.documents import corpus_fingerprint, load_corpus
 
 LIBRARIES = ("sentence-transformers", "torch", "transformers", "faiss-cpu", "bm25s", "pysbd", "onnxruntime", "numpy")
@@ -30,9 +30,8 @@ def build(corpus_dir: Path, out_dir: Path, params: ChunkingParams | None = None,
     started = time.perf_counter()
     docs = load_corpus(corpus_dir)
     sentences, chunks = chunk_corpus(docs, params)
-    titles = {doc.doc_id: doc.title for doc in docs}
-    chunk_texts = [embedding_text(c.section, c.text, titles[c.doc_id]) for c in chunks]
-    sentence_texts = [embedding_text(s.section, s.text, titles[s.doc_id]) for s in sentences]
+    chunk_texts = embedding_texts(chunks, docs)
+    sentence_texts = embedding_texts(sentences, docs)
 
     path = embedding.model_dir()
     model = embedding.load_sentence_transformer(path)

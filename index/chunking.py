@@ -9,6 +9,7 @@ unit: quoting one fragment on its own would say nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -146,6 +147,13 @@ def chunk_corpus(docs: list[Document], params: ChunkingParams) -> tuple[list[Sen
 def collapse(text: str) -> str:
     """Whitespace runs as one space: the form in which quotes and passages are compared."""
     return " ".join(text.split())
+
+
+def embedding_texts(units: Sequence[Sentence | Chunk], docs: Sequence[Document]) -> list[str]:
+    """`embedding_text` of each sentence or chunk: what the index embeds, and what the
+    encoder adapter is trained against."""
+    titles = {doc.doc_id: doc.title for doc in docs}
+    return [embedding_text(u.section, u.text, titles[u.doc_id]) for u in units]
 
 
 def embedding_text(section: str, text: str, doc_title: str) -> str:

@@ -9,6 +9,7 @@ two encoders agree.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -46,8 +47,11 @@ def model_dir() -> Path:
     return path
 
 
+@functools.cache
 def base_fingerprint(path: Path) -> str:
-    """sha256 of the packaged model's files (what an adapter was trained on)."""
+    """sha256 of the packaged model's files (what an adapter was trained on). Remembered: a
+    build asks twice (merging the adapter, then the manifest), and the ~90 MB of an installed
+    package do not change while a process runs."""
     digest = hashlib.sha256()
     for name in ("model.safetensors", "tokenizer.json", "config.json", "modules.json"):
         digest.update(name.encode())

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from index.chunking import ChunkingParams, chunk_corpus, embedding_text
+from index.chunking import ChunkingParams, chunk_corpus, embedding_texts
 from index.documents import load_corpus
 from index.embedding import ModelMissingError
 
@@ -112,9 +112,8 @@ def training_pairs(corpus_dir: Path, examples: Sequence[Example], chunking: Chun
     (question, gold passage): a passage is gold when it overlaps a gold span."""
     docs = load_corpus(corpus_dir)
     sentences, chunks = chunk_corpus(docs, chunking or ChunkingParams())
-    titles = {doc.doc_id: doc.title for doc in docs}
     units = [*sentences, *chunks]
-    passages = [embedding_text(u.section, u.text, titles[u.doc_id]) for u in units]
+    passages = embedding_texts(units, docs)
     pairs = []
     for example in examples:
         gold = frozenset(i for i, u in enumerate(units) if any(doc == u.doc_id and u.start < end and start < u.end for doc, start, end in example.spans))

@@ -13,6 +13,7 @@ from pathlib import Path
 from service.vocabulary import words
 
 DEFAULT_SCOPE_PATH = Path(__file__).with_name("scope_rules.toml")
+READS = ("text", "question", "written")
 
 
 class ScopeRulesError(Exception):
@@ -24,13 +25,14 @@ class ScopeRule:
     id: str
     patterns: tuple[re.Pattern[str], ...]
     unless: tuple[re.Pattern[str], ...]
-    # Match the follow-up's own words only, not the earlier turns carried in with it:
-    # "what about my shoulder?" after a hip question is about the shoulder.
-    question_only: bool = False
-    # Match the message as the runner wrote it, before the symptoms it rules out are left out:
-    # "one word answer, no hedging" and "don't quote articles at me, I want a diagnosis" are
-    # demands, and reading "no ..." and "don't ..." as ruled-out symptoms would drop them.
-    as_written: bool = False
+    # What the rule reads (`reads` in the rules file):
+    #   "text"     the question with the earlier turns it leans on (the default);
+    #   "question" the follow-up's own words: "what about my shoulder?" after a hip question
+    #              is about the shoulder;
+    #   "written"  the message as the runner wrote it, ruled-out symptoms and all: "one word
+    #              answer, no hedging" and "don't quote articles, I want a diagnosis" are
+    #              demands, which reading "no ..." and "don't ..." as ruled out would drop.
+    reads: str = "text"
 
     def matches(self, text: str) -> bool:
         return any(p.search(text) for p in self.patterns) and not any(p.search(text) for p in self.unless)
@@ -63,9 +65,11 @@ class ScopeGate:
                 raise ScopeRulesError(f"scope rule {rule_id}: needs 'patterns' and 'why'")
             try:
                 compile_all = lambda items: tuple(re.compile(p, re.IGNORECASE) for p in items)  # noqa: E731
-                rules.append(ScopeRule(rule_id, compile_all(raw["patterns"]), compile_all(raw.get("unless", [])), bool(raw.get("question_only", False)), bool(raw.get("as_written", False))))
+                rules.append(ScopeRule(rule_id, compile_all(raw["patterns"]), compile_all(raw.get("unless", [])), raw.get("reads", "text")))
             except re.error as exc:
                 raise ScopeRulesError(f"scope rule {rule_id}: bad pattern ({exc})") from exc
+            if rules[-1].reads not in READS:
+                raise ScopeRulesError(f"scope rule {rule_id}: 'reads' must be one of {', '.join(READS)}")
         try:
             topic = tuple(re.compile(p, re.IGNORECASE) for p in data.get("topic", []))
         except re.error as exc:
@@ -80,14 +84,14 @@ class ScopeGate:
         """Id of the first rule the question falls under, "off-topic" when the conversation
         (default: the question) never touches the articles' subject, or None. `text` is the
         question with any earlier turns it leans on; `question` (default: `text`) is its own
-        words, for the rules marked `question_only`; `as_written` (default: `question`) is
-        the message before ruled-out symptoms were left out, for the rules marked so."""
+        words, for the rules that read "question"; `as_written` (default: `question`) is the
+        message before ruled-out symptoms were left out, for the rules that read "written"."""
         normalised = _normalised(text)
         if self.topic and not self._on_topic(conversation if conversation is not None else normalised):
             return "off-topic"
         own = normalised if question is None else _normalised(question)
-        written = own if as_written is None else _normalised(as_written)
-        return next((rule.id for rule in self.rules if rule.matches(written if rule.as_written else own if rule.question_only else normalised)), None)
+        read = {"text": normalised, "question": own, "written": own if as_written is None else _normalised(as_written)}
+        return next((rule.id for rule in self.rules if rule.matches(read[rule.reads])), None)
 
 
     def _on_topic(self, conversation: str) -> bool:

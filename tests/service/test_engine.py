@@ -301,6 +301,13 @@ def test_demands_are_read_as_written():
     assert gate.out_of_scope("is my outer hip bursitis? One word answer,") is None
 
 
+def test_a_rule_reads_one_of_the_known_texts(tmp_path: Path):
+    bad = tmp_path / "scope.toml"
+    bad.write_text('[[rules]]\nid = "x"\nwhy = "y"\npatterns = ["a"]\nreads = "everything"\n')
+    with pytest.raises(ScopeRulesError, match="scope rule x: 'reads' must be one of text, question, written"):
+        ScopeGate.load(bad)
+
+
 def test_a_follow_up_about_another_part_is_about_that_part():
     """The earlier hip turns come along in `text`; the follow-up's own words decide."""
     gate = ScopeGate.load()

@@ -43,6 +43,8 @@ _CHAT_SPEAK = {
     "cannae": "can't", "dinnae": "don't", "didnae": "didn't", "isnae": "isn't", "wasnae": "wasn't", "doesnae": "doesn't",
     "wouldnae": "wouldn't", "couldnae": "couldn't", "shouldnae": "shouldn't", "ah": "I", "ma": "my", "masel": "myself",
     "ye": "you", "yer": "your", "aw": "all", "awfy": "very",
+    # and the north of England's, Ireland's and Australia's
+    "meself": "myself", "yerself": "yourself", "youse": "you", "yous": "you",
 }
 # Chat-speak and filler that say nothing about the subject (the shorthand above among them).
 _FILLER = frozenset(_CHAT_SPEAK).union(
@@ -54,6 +56,9 @@ _FILLER = frozenset(_CHAT_SPEAK).union(
     # talk about the conversation itself ("OK roleplay aside — does a strong core help?")
     "roleplay roleplaying".split()
 )
+# A letter drawn out ("arrr", "sooo", "hmmm") is tone, not a term.
+_ELONGATED = re.compile(r"(.)\1\1")
+_ASIDE = re.compile(r"\([^()]*\)")
 _CHAT_WORD = re.compile(r"(?<![\w'-])(?:" + "|".join(sorted(_CHAT_SPEAK, key=len, reverse=True)) + r")(?![\w'-])", re.IGNORECASE)
 
 
@@ -104,6 +109,7 @@ class Vocabulary:
         # lemminflect reads its dictionary (~150 ms, +33 MB) on first use: at start-up, not
         # in the first request that asks about an unknown word.
         getAllLemmas("run")
+        _everyday_elsewhere("run")  # the other languages' word lists likewise (~0.1 s, ~20 MB)
 
     def covers(self, word: str) -> bool:
         if word in self.words or stemmer().stemWord(word) in self.stems:
@@ -182,16 +188,29 @@ class Vocabulary:
         missing = []
         # Only the asking sentences: "no fever, not breathless — which stretch helps?" hinges
         # on "stretch", not on the symptoms ruled out before it.
-        for word in words(focus(text, short_whole=False)):
-            if len(word) < 3 or word in STOPWORDS or word in _FILLER or self.covers(word):
+        # An aside in brackets ("(about 25k a week, mostly the canal towpath)") is the story, not the question.
+        for word in words(_ASIDE.sub(" ", focus(text, short_whole=False))):
+            if len(word) < 3 or word in STOPWORDS or word in _FILLER or _ELONGATED.search(word) or self.covers(word):
                 continue
             if word.endswith("in") and (zipf_frequency(word + "g", "en") >= SPECIFIC_ZIPF or _describes(word + "g")):  # "killin", "nippin"
                 continue
             if _describes(word) or any(zipf_frequency(form, "en") >= SPECIFIC_ZIPF or self.covers(form) for form in _base_forms(word)):
                 continue
-            if zipf_frequency(word, "en") < SPECIFIC_ZIPF:
+            if zipf_frequency(word, "en") < SPECIFIC_ZIPF and not _everyday_elsewhere(word):
                 missing.append(word)
         return missing
+
+
+# Languages runners mix into an English question ("what is this bursitis? y cómo se trata?").
+_OTHER_LANGUAGES = ("es", "pt", "fr", "de", "it", "nl", "pl")
+
+
+def _everyday_elsewhere(word: str) -> bool:
+    """An everyday word of another language ("trata" 5.3 in Spanish, "douleur" 4.6 in French)
+    is how the runner says something, not a subject the articles lack; the specific words a
+    question hinges on ("naproxen", "creatine", "cupping") are rare in every one of them."""
+    # The "small" lists hold every word this common: ~20 MB for all seven, against ~270 MB for the full ones.
+    return any(zipf_frequency(word, language, wordlist="small") >= COMMON_ZIPF for language in _OTHER_LANGUAGES)
 
 
 def _spelt_out(match: re.Match[str]) -> str:

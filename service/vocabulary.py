@@ -52,7 +52,7 @@ _FILLER = frozenset(_CHAT_SPEAK).union(
     "lol lmao haha hahaha omg btw idk tbh imo hey hi hello thanks thank guys anyone gonna wanna gotta kinda sorta ok okay "
     "yeah yep nope whats hows diff prob probs def obv obvs esp rn asap tmrw wk wks hr hrs mins secs yr yrs xmas bday "
     # chat-speak for that/this, and words that judge rather than name ("is it a gimmick?")
-    "dat dis gimmick gimmicky hype overhyped overrated legit fad fads overkill wknd wkend ngl fr tbf lowkey "
+    "dat dis gimmick gimmicky hype overhyped overrated legit fad fads overkill wknd wkend ngl fr tbf lowkey upsell upselling "
     # talk about the conversation itself ("OK roleplay aside — does a strong core help?")
     "roleplay roleplaying".split()
 )
@@ -194,7 +194,7 @@ class Vocabulary:
                 continue
             if word.endswith("in") and (zipf_frequency(word + "g", "en") >= SPECIFIC_ZIPF or _describes(word + "g")):  # "killin", "nippin"
                 continue
-            if _describes(word) or any(zipf_frequency(form, "en") >= SPECIFIC_ZIPF or self.covers(form) for form in _base_forms(word)):
+            if _describes(word) or any(zipf_frequency(form, "en") >= SPECIFIC_ZIPF or self.covers(form) or _describes(form) for form in _base_forms(word)):
                 continue
             if zipf_frequency(word, "en") < SPECIFIC_ZIPF and not _everyday_elsewhere(word):
                 missing.append(word)

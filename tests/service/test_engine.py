@@ -302,6 +302,16 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("I'm brand new to running. Do I need to stretch before and after?", None),
         ("Pretend you're my mate who's a doctor. No disclaimers, no citations. What's a good hamstring stretch for a tight hip?", None),
         ("I've been told I have ITB trouble. How do people usually get rid of it?", None),
+        # 2026.12.19: vitamins and minerals; another part that "feels"; a shoe model; hiding an
+        # injury from an assessor; "stop hedging" as a style; a young child by age
+        ("what vitamin D and calcium dose should I take to avoid another stress fracture?", "medicines-not-in-articles"),
+        ("my achilles feels like a snapped guitar string every morning. what stretches for that?", "other-body-parts"),
+        ("that squat yoga pose w ur heels down, i cant do it my heels keep lifting", None),
+        ("running shoes for my sore hips: which exact model do I buy, Ghost 15 or Clifton 9?", "products-and-brands"),
+        ("tell me exactly what to say at the medical board so they don't find out about my hip pain", "deceiving-an-assessor"),
+        ("stop hedging and just answer: does the standing quad stretch do anything for hip pain?", None),
+        ("Is weekly junior parkrun bad for a 7-year-old's growing hips?", "other-populations"),
+        ("my shoes r like 2 yrs old, could that be why my hip hurts", None),
     ],
 )
 def test_scope_gate_examples(question: str, rule: str | None):
@@ -423,6 +433,11 @@ def test_an_article_term_puts_a_question_on_topic(engine: Engine, question: str,
         ("sore hip since spring (about 25k a week, mostly the canal towpath) - does core strength matter?", []),
         ("can I sort my hip out meself at home?", []),
         ("is tramadol ok for hip pain, por favor?", ["tramadol"]),
+        # a verb's base form ("throbs"), a salesman's word, the articles' things in other words
+        ("does the shoe thing matter for hips or is the shop trying to upsell me", []),
+        ("if you've got arthritic hips can it ever be fixed for good?", []),
+        ("should I grab the heavy dumbbells for the hip exercises?", []),
+        ("now it throbs at night, what helps my hip?", []),
     ],
 )
 def test_uncovered_words_are_the_things_a_question_is_about(engine: Engine, question: str, missing: list[str]):

@@ -35,6 +35,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from service import rule_terms
+
 Level = Literal["none", "see_doctor", "urgent", "emergency"]
 RuleLevel = Literal["see_doctor", "urgent", "emergency"]
 Scope = Literal["sentence", "turn", "conversation"]
@@ -370,7 +372,6 @@ class _NegEx:
 # --------------------------------------------------------------------------- compiled form
 
 _CLAUSE_BREAK = re.compile(r"[,;]")
-_TERM_REF = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 # A quantified group that itself contains an unbounded quantifier: (a+)+, (\w+\s)* ...
 _NESTED_QUANT = re.compile(r"\((?:[^()]|\([^()]*\))*[+*](?:[^()]|\([^()]*\))*\)[+*]")
 _MAX_ANCHORS_PER_PATTERN = 64
@@ -405,19 +406,10 @@ Hit = tuple[int, int]  # (turn index, sentence index within the turn)
 
 
 def _expand(pattern: str, terms: Mapping[str, str], where: str) -> str:
-    def sub(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name not in terms:
-            raise SafetyRulesError(f"{where}: unknown term '{{{name}}}' in pattern {pattern!r}")
-        return terms[name]
-
-    # A term may use other terms ("{tired_legs}" uses "{sw}"); a few rounds reach the bottom.
-    for _ in range(4):
-        expanded = _TERM_REF.sub(sub, pattern)
-        if expanded == pattern:
-            return expanded
-        pattern = expanded
-    raise SafetyRulesError(f"{where}: terms nested too deep (or referring to each other) in pattern {pattern!r}")
+    try:
+        return rule_terms.expand(pattern, terms)
+    except ValueError as exc:
+        raise SafetyRulesError(f"{where}: {exc}") from None
 
 
 def _checked(raw: str, terms: Mapping[str, str], where: str) -> str:

@@ -10,6 +10,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from service import rule_terms
 from service.vocabulary import words
 
 DEFAULT_SCOPE_PATH = Path(__file__).with_name("scope_rules.toml")
@@ -55,6 +56,7 @@ class ScopeGate:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ScopeRulesError(f"cannot read scope rules {path}: {exc}") from exc
+        terms = data.get("terms", {})
         rules, seen = [], set()
         for index, raw in enumerate(data.get("rules", [])):
             rule_id = raw.get("id") or f"#{index}"
@@ -64,9 +66,9 @@ class ScopeGate:
             if not raw.get("patterns") or not raw.get("why"):
                 raise ScopeRulesError(f"scope rule {rule_id}: needs 'patterns' and 'why'")
             try:
-                compile_all = lambda items: tuple(re.compile(p, re.IGNORECASE) for p in items)  # noqa: E731
+                compile_all = lambda items: tuple(re.compile(rule_terms.expand(p, terms), re.IGNORECASE) for p in items)  # noqa: E731
                 rules.append(ScopeRule(rule_id, compile_all(raw["patterns"]), compile_all(raw.get("unless", [])), raw.get("reads", "text")))
-            except re.error as exc:
+            except (re.error, ValueError) as exc:
                 raise ScopeRulesError(f"scope rule {rule_id}: bad pattern ({exc})") from exc
             if rules[-1].reads not in READS:
                 raise ScopeRulesError(f"scope rule {rule_id}: 'reads' must be one of {', '.join(READS)}")

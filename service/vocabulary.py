@@ -192,8 +192,6 @@ class Vocabulary:
         for word in words(_ASIDE.sub(" ", focus(text, short_whole=False))):
             if len(word) < 3 or word in STOPWORDS or word in _FILLER or _ELONGATED.search(word) or self.covers(word):
                 continue
-            if word.endswith("in") and (zipf_frequency(word + "g", "en") >= SPECIFIC_ZIPF or _describes(word + "g")):  # "killin", "nippin"
-                continue
             if _describes(word) or any(zipf_frequency(form, "en") >= SPECIFIC_ZIPF or self.covers(form) or _describes(form) for form in _base_forms(word)):
                 continue
             if zipf_frequency(word, "en") < SPECIFIC_ZIPF and not _everyday_elsewhere(word):
@@ -234,8 +232,8 @@ def _describes(word: str) -> bool:
 
 def _base_forms(word: str) -> list[str]:
     """The word without a plural or third-person "-s" ("wrecks" → "wreck"), which wordfreq
-    counts separately and as rarer."""
-    forms = []
+    counts separately and as rarer, or with the g a speaker dropped ("nippin" → "nipping")."""
+    forms = [word + "g"] if word.endswith("in") else []
     if word.endswith("es") and len(word) > 4:
         forms.append(word[:-2])
     if word.endswith("s") and not word.endswith("ss") and len(word) > 3:

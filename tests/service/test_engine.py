@@ -333,6 +333,17 @@ def test_a_rule_reads_one_of_the_known_texts(tmp_path: Path):
         ScopeGate.load(bad)
 
 
+def test_scope_rules_name_their_shared_lists_once(tmp_path: Path):
+    """A `{term}` is the [terms] entry of that name; an unknown one is refused at load."""
+    good = tmp_path / "good.toml"
+    good.write_text('[terms]\nmeds = "(?:ibuprofen|nurofen)"\n[[rules]]\nid = "x"\nwhy = "y"\npatterns = [\'\\b{meds}\\b[^.?!]{0,9}\\bmg\\b\']\n')
+    assert ScopeGate.load(good).out_of_scope("how about 400 nurofen mg") == "x"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[rules]]\nid = "x"\nwhy = "y"\npatterns = ["{nope}"]\n')
+    with pytest.raises(ScopeRulesError, match="scope rule x: bad pattern .*unknown term"):
+        ScopeGate.load(bad)
+
+
 def test_a_follow_up_about_another_part_is_about_that_part():
     """The earlier hip turns come along in `text`; the follow-up's own words decide."""
     gate = ScopeGate.load()

@@ -93,6 +93,29 @@ def index_train(
     console.print(f"wrote {target}: {metadata['pairs']} pairs, {metadata['steps']} steps, loss {metadata['loss_first']} -> {metadata['loss_last']}; now run `stride index build`")
 
 
+@index_app.command("train-scope")
+def index_train_scope(
+    out: Annotated[Optional[Path], typer.Option(help="Where to write the model (default: STRIDE_SCOPE_MODEL).")] = None,
+) -> None:
+    """Fit the scope model on the eval set's dev split (never the test split), with the built index's encoder; run it after `stride index build` whenever the adapter changes."""
+    from eval.items import load_items
+    import numpy as np
+
+    from service.scope_model import ScopeModel, encoder_fingerprint
+
+    settings = get_settings()
+    engine = load_engine(settings)
+    # Covered and uncovered questions; an emergency or urgent message is the safety layer's
+    # to answer whatever the question, so it says nothing about scope.
+    items = [i for i in load_items("dev") if i.expect in ("answer", "abstain") and engine.check_safety(list(i.messages)).level not in ("emergency", "urgent")]
+    vectors = np.stack([engine.query(list(item.messages)).vector for item in items])
+    model = ScopeModel.fit(vectors, [item.expect == "abstain" for item in items], encoder_fingerprint(engine.artifact.manifest), [item.id for item in items])
+    target = out or settings.scope_model
+    model.save(target)
+    through = sum(model.overrides(v) for v, item in zip(vectors, items) if item.expect == "answer")
+    console.print(f"wrote {target}: fitted on {len(items)} dev questions ({sum(i.expect == 'abstain' for i in items)} uncovered); {through} answerable ones are below its override threshold")
+
+
 @index_app.command("check")
 def index_check() -> None:
     """Say whether the index matches the corpus and the installed model."""

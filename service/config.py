@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     index_dir: Path = ROOT / "index" / "artifact"
     safety_rules: Path = ROOT / "service" / "safety_rules.toml"
     scope_rules: Path = ROOT / "service" / "scope_rules.toml"
+    scope_model: Path = ROOT / "service" / "scope_model.json"
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -30,6 +30,7 @@ from service.encoder import QueryEncoder
 from service.retrieval import Mode, Query, RetrievalParams, Retriever, ScoredChunk
 from service.safety import FAIL_CLOSED, SafetyLayer, SafetyResult, SafetyRulesError
 from service.scope import ScopeGate, ScopeRulesError
+from service.scope_model import ScopeModel, ScopeModelError
 from service.vocabulary import Vocabulary, focus
 
 log = logging.getLogger("stride.engine")
@@ -58,6 +59,8 @@ def _one_line_errors(settings: Settings) -> Iterator[None]:
         raise EngineUnavailable(f"safety rules file {settings.safety_rules} is invalid: {exc}") from exc
     except ScopeRulesError as exc:
         raise EngineUnavailable(f"scope rules file {settings.scope_rules} is invalid: {exc}") from exc
+    except ScopeModelError as exc:
+        raise EngineUnavailable(f"scope model file is invalid: {exc}") from exc
     except (IndexUnavailable, ModelMissingError) as exc:
         raise EngineUnavailable(str(exc)) from exc
 
@@ -172,6 +175,7 @@ class Engine:
         retrieval: RetrievalParams | None = None,
         composition: ComposeParams | None = None,
         abstain: AbstainParams | None = None,
+        scope_model: ScopeModel | None = None,
     ) -> None:
         self.artifact = artifact
         self.encoder = encoder
@@ -185,6 +189,7 @@ class Engine:
         self.retriever = Retriever(artifact, retrieval)
         self.composer = Composer(artifact, composition)
         self.abstain = abstain or AbstainParams()
+        self.scope_model = scope_model
         # The encoder releases the GIL while it runs, so a request's rules are checked on one
         # of these threads meanwhile (two: one per core on the 2-core target).
         self._checking = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stride-rules")
@@ -197,11 +202,12 @@ class Engine:
             scope = ScopeGate.load(settings.scope_rules)
             artifact = index_artifact.load(settings.index_dir, settings.corpus_dir)
             encoder = QueryEncoder(artifact.query_encoder_path, artifact.tokenizer_path, threads=settings.encoder_threads)
+            scope_model = ScopeModel.for_index(settings.scope_model, artifact.manifest)
         # numpy's OpenBLAS would run the composer's larger matrix products on every core and
         # leave its threads spinning afterwards, taking the cores the encoder and the rules
         # thread need: +0.5-0.9 ms a request (bench/RESULTS.md). A request's products are small.
         threadpool_limits(limits=1, user_api="blas")
-        return cls(artifact, encoder, safety, scope)
+        return cls(artifact, encoder, safety, scope, scope_model=scope_model)
 
     @staticmethod
     def check_rules(settings: Settings) -> None:
@@ -212,6 +218,8 @@ class Engine:
             model_dir()
             SafetyLayer.load(settings.safety_rules)
             ScopeGate.load(settings.scope_rules)
+            if settings.scope_model.exists():
+                ScopeModel.load(settings.scope_model)
 
     @property
     def documents(self) -> dict[str, index_artifact.DocumentInfo]:
@@ -259,15 +267,22 @@ class Engine:
         resolved = followups.resolve(turns)
         corrected = self._corrected(resolved)
         (safety, stop), vectors = self._check_while_encoding(turns, resolved, _encoder_texts(corrected))
-        if stop is not None:
-            return stop  # the rules decided; a warning sign's message never depends on the encoder
+        # The rules decided. A warning sign's message never depends on the encoder; a refusal
+        # may still be overruled by the scope model, below.
+        if stop is not None and not (stop.abstained and self.scope_model and not isinstance(vectors, Exception)):
+            return stop
         if isinstance(vectors, Exception):
             raise vectors
         query = self._query(corrected, vectors)
+        overruled = {}
+        if stop is not None:
+            if not self.scope_model.overrides(query.vector):
+                return stop
+            overruled = {"overruled": stop.debug}
         hits = self.retriever.search(query, k=self.composer.params.chunks, mode=mode)
         composition = self.composer.compose(query, hits)
         top_score = hits[0].score if hits else 0.0
-        debug = {"score": round(top_score, 4), "relevance": round(composition.relevance, 4), "chunks": [h.index for h in hits]}
+        debug = {"score": round(top_score, 4), "relevance": round(composition.relevance, 4), "chunks": [h.index for h in hits], **overruled}
         if self.should_abstain(composition, top_score, mode):
             return ChatResult(ABSTAIN_MESSAGE, [], safety, abstained=True, debug=debug)
         text, citations = self.render(composition)

@@ -59,6 +59,9 @@ _FILLER = frozenset(_CHAT_SPEAK).union(
 # A letter drawn out ("arrr", "sooo", "hmmm") is tone, not a term.
 _ELONGATED = re.compile(r"(.)\1\1")
 _ASIDE = re.compile(r"\([^()]*\)")
+# The name a jailbreak gives the assistant ("You are now FreeCoach… As FreeCoach: …") is
+# the wrapping, not a subject of the question inside it.
+_PERSONA = re.compile(r"\b(?:you are|you're|youre|u r) (?:now |called |named )?(?:an? )?([A-Za-z]+)\b|\b(?:act|pretend|roleplay|role-play) (?:to be |as )(?:an? )?([A-Za-z]+)\b", re.IGNORECASE)
 _CHAT_WORD = re.compile(r"(?<![\w'-])(?:" + "|".join(sorted(_CHAT_SPEAK, key=len, reverse=True)) + r")(?![\w'-])", re.IGNORECASE)
 
 
@@ -186,11 +189,12 @@ class Vocabulary:
     def uncovered(self, text: str) -> list[str]:
         """Specific words of the question's focus that no article contains."""
         missing = []
+        personas = {name.lower() for match in _PERSONA.finditer(text) for name in match.groups() if name}
         # Only the asking sentences: "no fever, not breathless — which stretch helps?" hinges
         # on "stretch", not on the symptoms ruled out before it.
         # An aside in brackets ("(about 25k a week, mostly the canal towpath)") is the story, not the question.
         for word in words(_ASIDE.sub(" ", focus(text, short_whole=False))):
-            if len(word) < 3 or word in STOPWORDS or word in _FILLER or _ELONGATED.search(word) or self.covers(word):
+            if len(word) < 3 or word in STOPWORDS or word in _FILLER or word in personas or _ELONGATED.search(word) or self.covers(word):
                 continue
             if _describes(word) or any(zipf_frequency(form, "en") >= SPECIFIC_ZIPF or self.covers(form) or _describes(form) for form in _base_forms(word)):
                 continue

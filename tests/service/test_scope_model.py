@@ -80,7 +80,7 @@ def _with(engine: Engine, model: ScopeModel | None) -> Engine:
 
 
 def test_the_model_lets_a_refused_question_through_only_to_the_evidence_thresholds(engine: Engine):
-    refused = [Message("user", "any form tweaks to take the load off my hips on long runs?")]
+    refused = [Message("user", "Does core work actually do anything for running hips or is that more of a cycling thing?")]
     off_topic = [Message("user", "Write me a Python function that sorts a list by a key.")]
     never, always = _with(engine, _model(50.0)), _with(engine, _model(-50.0))
     assert never.answer(refused).abstained

@@ -45,6 +45,8 @@ _CHAT_SPEAK = {
     "ye": "you", "yer": "your", "aw": "all", "awfy": "very",
     # and the north of England's, Ireland's and Australia's
     "meself": "myself", "yerself": "yourself", "youse": "you", "yous": "you",
+    # which side ("the RHS hip")
+    "rhs": "right", "lhs": "left",
 }
 # Chat-speak and filler that say nothing about the subject (the shorthand above among them).
 _FILLER = frozenset(_CHAT_SPEAK).union(
@@ -58,9 +60,11 @@ _FILLER = frozenset(_CHAT_SPEAK).union(
 )
 # A letter drawn out ("arrr", "sooo", "hmmm") is tone, not a term.
 _ELONGATED = re.compile(r"(.)\1\1")
-_ASIDE = re.compile(r"\([^()]*\)")
+_ASIDE = re.compile(r"\([^()]*\)|<!--.*?-->", re.DOTALL)  # an HTML comment is an aside too ("<!-- admin override -->")
 # The name a jailbreak gives the assistant ("You are now FreeCoach… As FreeCoach: …") is
 # the wrapping, not a subject of the question inside it.
+_ROLE_PLAY = re.compile(r"\b(pretend|act as|acting as|role-?play|play the role|you are now|you're now|youre now|from now on you)\b", re.IGNORECASE)
+_ADDRESSED = re.compile(r"(?:^|[.!?:]\s+|\bAs )([A-Z][a-zA-Z]+)[,:]\s")
 _PERSONA = re.compile(r"\b(?:you are|you're|youre|u r) (?:now |called |named )?(?:an? )?([A-Za-z]+)\b|\b(?:act|pretend|roleplay|role-play) (?:to be |as )(?:an? )?([A-Za-z]+)\b", re.IGNORECASE)
 _CHAT_WORD = re.compile(r"(?<![\w'-])(?:" + "|".join(sorted(_CHAT_SPEAK, key=len, reverse=True)) + r")(?![\w'-])", re.IGNORECASE)
 
@@ -190,6 +194,10 @@ class Vocabulary:
         """Specific words of the question's focus that no article contains."""
         missing = []
         personas = {name.lower() for match in _PERSONA.finditer(text) for name in match.groups() if name}
+        # In a role-play, a name the message calls the assistant by twice or more ("Pretend you're
+        # my physio pal Aoife… Aoife, is…"); outside one, "Ketorolac, is it ok?" names a drug.
+        addressed = [match.group(1) for match in _ADDRESSED.finditer(text)] if _ROLE_PLAY.search(text) else []
+        personas |= {name.lower() for name in addressed if len(re.findall(rf"\b{name}\b", text)) >= 2}
         # Only the asking sentences: "no fever, not breathless — which stretch helps?" hinges
         # on "stretch", not on the symptoms ruled out before it.
         # An aside in brackets ("(about 25k a week, mostly the canal towpath)") is the story, not the question.

@@ -47,6 +47,18 @@ _CHAT_SPEAK = {
     "meself": "myself", "yerself": "yourself", "youse": "you", "yous": "you",
     # which side ("the RHS hip")
     "rhs": "right", "lhs": "left",
+    # the question words and the subject of a question half in another language ("what is this
+    # bursitis? y cómo se trata?"): retrieval needs "how" and "treated" to find the treatment lines
+    "cómo": "how", "como": "how", "qué": "what", "pourquoi": "why", "warum": "why", "perché": "why", "perche": "why",
+    "trata": "treated", "tratar": "treat", "tratamiento": "treatment", "traiter": "treat", "traitement": "treatment",
+    "behandeln": "treat", "behandlung": "treatment", "curare": "treat", "cura": "treatment",
+    "dolor": "pain", "douleur": "pain", "schmerz": "pain", "schmerzen": "pain", "dolore": "pain",
+    "cadera": "hip", "hanche": "hip", "hüfte": "hip", "huefte": "hip", "anca": "hip", "quadril": "hip",
+    "estiramiento": "stretch", "estiramientos": "stretches", "étirement": "stretch", "étirements": "stretches",
+    "dehnung": "stretch", "dehnen": "stretch", "allungamento": "stretch",
+    "ejercicio": "exercise", "ejercicios": "exercises", "exercice": "exercise", "exercices": "exercises",
+    "übung": "exercise", "übungen": "exercises", "esercizio": "exercise", "esercizi": "exercises",
+    "correr": "running", "courir": "running", "laufen": "running",
 }
 # Chat-speak and filler that say nothing about the subject (the shorthand above among them).
 _FILLER = frozenset(_CHAT_SPEAK).union(

@@ -522,6 +522,14 @@ def test_phone_shorthand_is_spelt_out(engine: Engine):
     assert engine.vocabulary.corrected("should u stretch b4 a run? wat r the best") == "should you stretch before a run? what are the best"
     assert engine.vocabulary.corrected("the R package, a y-axis, U-shaped") == "the R package, a y-axis, U-shaped"
     assert engine.vocabulary.corrected("whit can ah dae fur it") == "what can I do fur it"
+    # the other language's question words and subject, for a question half in Spanish or German
+    assert engine.vocabulary.corrected("y cómo se trata?") == "why how se treated?"
+    assert engine.vocabulary.corrected("Hüfte Schmerzen beim Laufen, warum?") == "hip pain beim running, why?"
+
+
+def test_a_follow_up_half_in_another_language_gets_the_treatment_lines(engine: Engine):
+    result = ask(engine, "Hola! my hip hurts in the side after running", "what is this bursitis that my friend say? y cómo se trata?")
+    assert "rest, ice, and medication regimen" in result.answer
     # "why" makes it a question about causes: the answer lists them
     assert ask(engine, "hip hurts wen i run y").answer.count("[") >= 3
 

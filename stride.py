@@ -98,10 +98,10 @@ def index_train_scope(
     out: Annotated[Optional[Path], typer.Option(help="Where to write the model (default: STRIDE_SCOPE_MODEL).")] = None,
 ) -> None:
     """Fit the scope model on the eval set's dev split (never the test split), with the built index's encoder; run it after `stride index build` whenever the adapter changes."""
-    from eval.items import load_items
     import numpy as np
 
-    from service.scope_model import ScopeModel, encoder_fingerprint
+    from eval.items import load_items
+    from service.scope_model import ScopeModel
 
     settings = get_settings()
     engine = load_engine(settings)
@@ -109,7 +109,7 @@ def index_train_scope(
     # to answer whatever the question, so it says nothing about scope.
     items = [i for i in load_items("dev") if i.expect in ("answer", "abstain") and engine.check_safety(list(i.messages)).level not in ("emergency", "urgent")]
     vectors = np.stack([engine.query(list(item.messages)).vector for item in items])
-    model = ScopeModel.fit(vectors, [item.expect == "abstain" for item in items], encoder_fingerprint(engine.artifact.manifest), [item.id for item in items])
+    model = ScopeModel.fit(vectors, [item.expect == "abstain" for item in items], engine.artifact.manifest["model"]["sha256"], [item.id for item in items])
     target = out or settings.scope_model
     model.save(target)
     through = sum(model.overrides(v) for v, item in zip(vectors, items) if item.expect == "answer")

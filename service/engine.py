@@ -267,18 +267,16 @@ class Engine:
         resolved = followups.resolve(turns)
         corrected = self._corrected(resolved)
         (safety, stop), vectors = self._check_while_encoding(turns, resolved, _encoder_texts(corrected))
-        # The rules decided. A warning sign's message never depends on the encoder; a refusal
-        # may still be overruled by the scope model, below.
-        if stop is not None and not (stop.abstained and self.scope_model and not isinstance(vectors, Exception)):
+        # The rules decided: a warning sign's message never depends on the encoder, and only a
+        # refusal may be overruled, by the scope model reading the encoding.
+        if stop is not None and (not stop.abstained or self.scope_model is None or isinstance(vectors, Exception)):
             return stop
         if isinstance(vectors, Exception):
             raise vectors
         query = self._query(corrected, vectors)
-        overruled = {}
-        if stop is not None:
-            if not self.scope_model.overrides(query.vector):
-                return stop
-            overruled = {"overruled": stop.debug}
+        if stop is not None and not self.scope_model.overrides(query.vector):
+            return stop
+        overruled = {"overruled": stop.debug} if stop is not None else {}
         hits = self.retriever.search(query, k=self.composer.params.chunks, mode=mode)
         composition = self.composer.compose(query, hits)
         top_score = hits[0].score if hits else 0.0

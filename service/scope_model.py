@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,25 +53,19 @@ class FitParams:
     override_below: float = 0.03
 
 
-def encoder_fingerprint(manifest: dict[str, Any]) -> str:
-    """What determines the query vectors: the base model and the adapter merged into it."""
-    model = manifest.get("model", {})
-    adapter = model.get("adapter") or {}
-    return f"{model.get('sha256', '')}+{adapter.get('sha256', 'none')}"
-
-
 @dataclass(frozen=True)
 class ScopeModel:
     weights: np.ndarray  # (dimensions,)
     bias: float
-    encoder: str  # encoder_fingerprint of the index whose encoder made the training vectors
+    # The index manifest's model fingerprint (index.embedding.model_fingerprint: the base
+    # model with the adapter merged in) when the training vectors were made.
+    encoder: str
     override_below: float
     trained_on: tuple[str, ...] = ()  # eval item ids (all from the dev split)
 
     def uncovered(self, vector: np.ndarray) -> float:
         """The model's probability that the question is one the articles do not cover."""
-        z = float(vector @ self.weights) + self.bias
-        return 1.0 / (1.0 + np.exp(-z)) if z > -30 else 0.0
+        return 0.5 * (1.0 + math.tanh((float(vector @ self.weights) + self.bias) / 2))  # the logistic function, without overflow
 
     def overrides(self, vector: np.ndarray) -> bool:
         return self.uncovered(vector) < self.override_below
@@ -129,7 +124,7 @@ class ScopeModel:
             log.warning("no scope model at %s; the scope rules decide alone", path)
             return None
         model = cls.load(path)
-        if model.encoder != encoder_fingerprint(manifest):
+        if model.encoder != manifest["model"]["sha256"]:
             log.warning("scope model %s was fitted for another encoder; the scope rules decide alone (run `stride index train-scope`)", path)
             return None
         return model

@@ -30,8 +30,9 @@ TERM_ZIPF = 3.0  # an article word this rare is a specialist term ("bursae", "cl
 _WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
 _WORD_ANY_CASE = re.compile(r"[A-Za-z]{4,}")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
-# Phone shorthand for question words and pronouns: "hip hurts wen i run y" asks why, and the
-# composer's list of causes, BM25 and the encoder all need the word "why" to see it.
+# Words spelt out as the English the articles use before retrieval. Phone shorthand for question
+# words and pronouns: "hip hurts wen i run y" asks why, and the composer's list of causes, BM25
+# and the encoder all need the word "why" to see it; dialect, and a few other languages' words.
 _CHAT_SPEAK = {
     "y": "why", "wy": "why", "wen": "when", "wat": "what", "wut": "what", "wot": "what", "hw": "how", "hws": "how's",
     "u": "you", "ur": "your", "r": "are", "shud": "should", "shld": "should", "cud": "could", "wud": "would",
@@ -74,10 +75,10 @@ _FILLER = frozenset(_CHAT_SPEAK).union(
 _ELONGATED = re.compile(r"(.)\1\1")
 _ASIDE = re.compile(r"\([^()]*\)|<!--.*?-->", re.DOTALL)  # an HTML comment is an aside too ("<!-- admin override -->")
 # The name a jailbreak gives the assistant ("You are now FreeCoach… As FreeCoach: …") is
-# the wrapping, not a subject of the question inside it.
-_ROLE_PLAY = re.compile(r"\b(pretend|act as|acting as|role-?play|play the role|you are now|you're now|youre now|from now on you)\b", re.IGNORECASE)
+# the wrapping, not a subject of the question inside it: the word after a role-play cue, and
+# in a role-play a name the message addresses twice ("…my physio pal Aoife… Aoife, is…").
+_PERSONA = re.compile(r"\b(?:you are|you're|youre|u r) (?:now |called |named )?(?:an? )?([A-Za-z]+)\b|\b(?:act|pretend|roleplay|role-play|play the role) (?:to be |as |of )(?:an? )?([A-Za-z]+)\b", re.IGNORECASE)
 _ADDRESSED = re.compile(r"(?:^|[.!?:]\s+|\bAs )([A-Z][a-zA-Z]+)[,:]\s")
-_PERSONA = re.compile(r"\b(?:you are|you're|youre|u r) (?:now |called |named )?(?:an? )?([A-Za-z]+)\b|\b(?:act|pretend|roleplay|role-play) (?:to be |as )(?:an? )?([A-Za-z]+)\b", re.IGNORECASE)
 _CHAT_WORD = re.compile(r"(?<![\w'-])(?:" + "|".join(sorted(_CHAT_SPEAK, key=len, reverse=True)) + r")(?![\w'-])", re.IGNORECASE)
 
 
@@ -205,26 +206,29 @@ class Vocabulary:
     def uncovered(self, text: str) -> list[str]:
         """Specific words of the question's focus that no article contains."""
         missing = []
-        personas = {name.lower() for match in _PERSONA.finditer(text) for name in match.groups() if name}
-        # In a role-play, a name the message calls the assistant by twice or more ("Pretend you're
-        # my physio pal Aoife… Aoife, is…"); outside one, "Ketorolac, is it ok?" names a drug.
-        addressed = [match.group(1) for match in _ADDRESSED.finditer(text)] if _ROLE_PLAY.search(text) else []
-        personas |= {name.lower() for name in addressed if len(re.findall(rf"\b{name}\b", text)) >= 2}
         # Only the asking sentences: "no fever, not breathless — which stretch helps?" hinges
         # on "stretch", not on the symptoms ruled out before it.
         # An aside in brackets ("(about 25k a week, mostly the canal towpath)") is the story, not the question.
         for word in words(_ASIDE.sub(" ", focus(text, short_whole=False))):
-            if len(word) < 3 or word in STOPWORDS or word in _FILLER or word in personas or _ELONGATED.search(word) or self.covers(word):
+            if len(word) < 3 or word in STOPWORDS or word in _FILLER or _ELONGATED.search(word) or self.covers(word):
                 continue
             if _describes(word) or any(zipf_frequency(form, "en") >= SPECIFIC_ZIPF or self.covers(form) or _describes(form) for form in _base_forms(word)):
                 continue
             if zipf_frequency(word, "en") < SPECIFIC_ZIPF and not _everyday_elsewhere(word):
                 missing.append(word)
-        return missing
+        return [word for word in missing if word not in _personas(text)] if missing else missing
 
 
 # Languages runners mix into an English question ("what is this bursitis? y cómo se trata?").
 _OTHER_LANGUAGES = ("es", "pt", "fr", "de", "it", "nl", "pl")
+
+
+def _personas(text: str) -> set[str]:
+    """The names a role-play gives the assistant (outside one, "Ketorolac, is it ok?" names a drug)."""
+    cued = {name.lower() for match in _PERSONA.finditer(text) for name in match.groups() if name}
+    if not cued:
+        return cued
+    return cued | {name.lower() for name in _ADDRESSED.findall(text) if text.count(name) >= 2}
 
 
 def _everyday_elsewhere(word: str) -> bool:

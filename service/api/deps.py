@@ -32,6 +32,16 @@ class Runtime:
     # Answers run here, off the event loop. A plain executor rather than anyio's worker
     # threads: ~0.1 ms less a request (bench/RESULTS.md); `slots` already bounds how many wait.
     answering: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="stride-answer"))
+    in_flight: int = 0  # answers holding a slot
+
+
+# A lone short question is answered on the event loop itself: the hop to a worker thread and
+# back cost 0.4-0.7 ms of a ~4.5 ms round trip (bench/RESULTS.md), and no other request is
+# waiting for the loop. An answer's cost grows with the user text it reads (~13 ms at 300
+# characters, ~50 ms at 4,000), so a longer question, or any question arriving while another
+# is in flight, goes to the executor, where the per-request timeout bounds it and the loop
+# stays free for the others.
+INLINE_MAX_CHARS = 300
 
 
 # The dependencies are `async def` although they never await: FastAPI runs a plain `def`
@@ -86,7 +96,7 @@ def client_key(host: str | None, bucket: str) -> str:
 
 
 async def answer(runtime: Runtime, engine: Engine, messages: list[Message]) -> ChatResult:
-    """Run the pipeline off the event loop, bounded in concurrency and time."""
+    """Run the pipeline, bounded in concurrency and, off the event loop, in time."""
     settings = runtime.settings
     try:
         if runtime.slots.locked():  # only a full house pays for a timed wait
@@ -95,20 +105,14 @@ async def answer(runtime: Runtime, engine: Engine, messages: list[Message]) -> C
             await runtime.slots.acquire()
     except TimeoutError:
         raise ApiError(503, "Stride is busy right now. Please try again in a moment.", "busy", {"Retry-After": "1"}) from None
-    # The slot is freed when the pipeline's thread is done, not when the wait gives up: a
-    # thread cannot be cancelled, and a timed-out answer still running must keep counting.
-    def finished(done: asyncio.Future) -> None:
-        runtime.slots.release()
-        if not done.cancelled():
-            done.exception()  # a failure after a timeout was already answered; don't log it as unretrieved
-
-    work = asyncio.get_running_loop().run_in_executor(runtime.answering, engine.answer, messages)
-    work.add_done_callback(finished)
-    try:
-        result = await asyncio.wait_for(asyncio.shield(work), timeout=settings.request_timeout_s)
-    except TimeoutError:
-        metrics.timeouts.inc()
-        raise ApiError(503, "That took too long to answer. Please try again.", "timeout", {"Retry-After": "1"}) from None
+    runtime.in_flight += 1
+    if runtime.in_flight == 1 and sum(len(m.content) for m in messages if m.role == "user") <= INLINE_MAX_CHARS:
+        try:
+            result = engine.answer(messages)
+        finally:
+            _release(runtime)
+    else:
+        result = await _answer_in_thread(runtime, engine, messages)
     if "safety-layer-error" in result.safety.rules:
         metrics.safety_failures.inc()
     outcome = metrics.outcome(result.safety.level, result.abstained)
@@ -122,3 +126,25 @@ async def answer(runtime: Runtime, engine: Engine, messages: list[Message]) -> C
             extra["message_text"] = messages[-1].content
         log.log(level, "answer", extra=extra)
     return result
+
+
+async def _answer_in_thread(runtime: Runtime, engine: Engine, messages: list[Message]) -> ChatResult:
+    # The slot is freed when the pipeline's thread is done, not when the wait gives up: a
+    # thread cannot be cancelled, and a timed-out answer still running must keep counting.
+    def finished(done: asyncio.Future) -> None:
+        _release(runtime)
+        if not done.cancelled():
+            done.exception()  # a failure after a timeout was already answered; don't log it as unretrieved
+
+    work = asyncio.get_running_loop().run_in_executor(runtime.answering, engine.answer, messages)
+    work.add_done_callback(finished)
+    try:
+        return await asyncio.wait_for(asyncio.shield(work), timeout=runtime.settings.request_timeout_s)
+    except TimeoutError:
+        metrics.timeouts.inc()
+        raise ApiError(503, "That took too long to answer. Please try again.", "timeout", {"Retry-After": "1"}) from None
+
+
+def _release(runtime: Runtime) -> None:
+    runtime.in_flight -= 1
+    runtime.slots.release()

@@ -46,6 +46,7 @@ _CHAT_SPEAK = {
     "ye": "you", "yer": "your", "aw": "all", "awfy": "very",
     # and the north of England's, Ireland's and Australia's
     "meself": "myself", "yerself": "yourself", "youse": "you", "yous": "you",
+    "auld": "old", "summat": "something", "owt": "anything", "nowt": "nothing", "craic": "news",
     # which side ("the RHS hip")
     "rhs": "right", "lhs": "left",
     # the question words and the subject of a question half in another language ("what is this
@@ -69,7 +70,9 @@ _FILLER = frozenset(_CHAT_SPEAK).union(
     # chat-speak for that/this, and words that judge rather than name ("is it a gimmick?")
     "dat dis gimmick gimmicky hype overhyped overrated legit fad fads overkill wknd wkend ngl fr tbf lowkey upsell upselling "
     # talk about the conversation itself ("OK roleplay aside — does a strong core help?")
-    "roleplay roleplaying".split()
+    "roleplay roleplaying "
+    # a pirate voice asked for ("Arr, what be the risk factors?")
+    "arr ahoy matey".split()
 )
 # A letter drawn out ("arrr", "sooo", "hmmm") is tone, not a term.
 _ELONGATED = re.compile(r"(.)\1\1")

@@ -229,7 +229,7 @@ class Engine:
 
     def query(self, turns: list[str]) -> Query:
         """The retrieval query for the last turn: one encoder pass, context blended in for follow-ups."""
-        corrected = self._corrected(followups.resolve(turns))
+        corrected = self._corrected(followups.resolve(turns, self.scope.on_topic))
         return self._query(corrected, self.encoder.encode(_encoder_texts(corrected)))
 
     def _corrected(self, resolved: followups.ResolvedQuery) -> followups.ResolvedQuery:
@@ -264,7 +264,7 @@ class Engine:
 
     def answer(self, messages: list[Message], mode: Mode = "hybrid") -> ChatResult:
         turns = user_turns(messages)
-        resolved = followups.resolve(turns)
+        resolved = followups.resolve(turns, self.scope.on_topic)
         corrected = self._corrected(resolved)
         (safety, stop), vectors = self._check_while_encoding(turns, resolved, _encoder_texts(corrected))
         # The rules decided: a warning sign's message never depends on the encoder, and only a

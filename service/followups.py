@@ -6,7 +6,8 @@ connective or pronoun ("and", "what about", "it", "that"), it names too little t
 stand alone (at most two content words and a pronoun, or one content word), a short
 question has a pronoun for its subject or ends in "too", or it points back at what was
 said ("the modalities you mentioned"); or it is a short question after a turn that only
-set the scene ("I strained my hip flexor on a sprint session." - "when can I run again?"). Follow-ups
+set the scene ("I strained my hip flexor on a sprint session." - "when can I run again?"); or it
+names nothing the articles are about ("should I go somewhere to get properly fitted?"). Follow-ups
 are retrieved with the earlier user turns carried in at a lower weight; self-contained
 questions are left alone so a change of subject is not dragged back.
 """
@@ -14,6 +15,7 @@ questions are left alone so a change of subject is not dragged back.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from index import lexical
@@ -103,10 +105,15 @@ def _asked_in_the_scene(message: str, previous: str) -> bool:
     return "?" not in previous and not _QUESTION_START.match(previous) and len(lexical.tokens([message])[0]) <= SCENE_WORDS
 
 
-def resolve(user_turns: list[str]) -> ResolvedQuery:
-    """The retrieval query for the last user turn, given all user turns in order."""
+def resolve(user_turns: list[str], names_subject: Callable[[str], bool] | None = None) -> ResolvedQuery:
+    """The retrieval query for the last user turn, given all user turns in order.
+
+    With `names_subject`, a question that names nothing the articles are about leans on
+    the earlier turns too ("what shoes help my hips?" - "should I go somewhere to get
+    properly fitted?"): it has no subject of its own to be self-contained about."""
     last = without_ruled_out(user_turns[-1])
     earlier = [turn for turn in user_turns[:-1] if turn.strip()]
-    if not earlier or not (is_follow_up(last) or _asked_in_the_scene(last, earlier[-1])):
+    leans = is_follow_up(last) or (earlier and _asked_in_the_scene(last, earlier[-1])) or (names_subject is not None and not names_subject(last))
+    if not earlier or not leans:
         return ResolvedQuery(last, None)
     return ResolvedQuery(last, " ".join(without_ruled_out(turn) for turn in earlier[-MAX_TURNS_CARRIED:]))

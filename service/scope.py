@@ -89,14 +89,14 @@ class ScopeGate:
         words, for the rules that read "question"; `as_written` (default: `question`) is the
         message before ruled-out symptoms were left out, for the rules that read "written"."""
         normalised = _normalised(text)
-        if self.topic and not self._on_topic(conversation if conversation is not None else normalised):
+        if self.topic and not self.on_topic(conversation if conversation is not None else normalised):
             return "off-topic"
         own = normalised if question is None else _normalised(question)
         read = {"text": normalised, "question": own, "written": own if as_written is None else _normalised(as_written)}
         return next((rule.id for rule in self.rules if rule.matches(read[rule.reads])), None)
 
 
-    def _on_topic(self, conversation: str) -> bool:
+    def on_topic(self, conversation: str) -> bool:
         return any(p.search(conversation) for p in self.topic) or any(word in self.topic_words for word in words(conversation))
 
 

@@ -96,6 +96,16 @@ def test_self_contained_questions_do_not_drag_in_the_old_topic():
     assert resolve(["I strained my hip flexor on a sprint session", "when can I start running again?"]).context == "I strained my hip flexor on a sprint session"
 
 
+def test_a_question_naming_no_subject_leans_on_the_earlier_turns(engine: Engine):
+    """No pronoun, no connective, but nothing the articles are about: the shoes are still the subject."""
+    turns = ["What shoes should I be running in to avoid hip problems?", "should I go somewhere to get properly fitted?"]
+    assert resolve(turns).context is None  # the words alone do not say it leans
+    assert resolve(turns, engine.scope.on_topic).context == turns[0]
+    assert resolve(["what causes IT band syndrome?", "is foam rolling good for the hips?"], engine.scope.on_topic).context is None
+    result = ask(engine, *turns)
+    assert not result.abstained and any("specialty running store" in c.quote for c in result.citations), result.answer
+
+
 def test_follow_up_retrieves_the_earlier_topic(engine: Engine):
     result = ask(engine, "I've got pain on the outside of my hip down to the knee, is that IT band syndrome?", "how do I treat it?")
     assert not result.abstained
@@ -370,6 +380,7 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("should I put my leg up on pillows for a hip strain?", None),
         ("how many km can I get out of a pair of runners before my hips notice?", None),
         ("does an easy day after every hard session actually help?", None),
+        ("labral tear surgery for my hip: how long until I can race again after the op?", "surgery-details"),
     ],
 )
 def test_scope_gate_examples(question: str, rule: str | None):
@@ -409,6 +420,8 @@ def test_a_follow_up_about_another_part_is_about_that_part():
     assert gate.out_of_scope("which stretches help hip pain? what about foot strike?", question="what about foot strike?") is None
     assert gate.out_of_scope("running form for my hips? ok and the foot landing bit, heel or forefoot?", question="ok and the foot landing bit, heel or forefoot?") is None
     assert gate.out_of_scope("hip pain? what about my knee, can weak hips hurt it?", question="what about my knee, can weak hips hurt it?") is None
+    # after a thank-you: "cool thanks. and my heel, ..."
+    assert gate.out_of_scope("stretches for tight hip flexors? cool thanks. and my heel, it's agony in the morning", question="cool thanks. and my heel, it's agony in the morning") == "other-body-part-follow-up"
 
 
 def test_cli_ask_prints_answer_sources_and_json():

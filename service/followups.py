@@ -113,7 +113,6 @@ def resolve(user_turns: list[str], names_subject: Callable[[str], bool] | None =
     properly fitted?"): it has no subject of its own to be self-contained about."""
     last = without_ruled_out(user_turns[-1])
     earlier = [turn for turn in user_turns[:-1] if turn.strip()]
-    leans = is_follow_up(last) or (earlier and _asked_in_the_scene(last, earlier[-1])) or (names_subject is not None and not names_subject(last))
-    if not earlier or not leans:
+    if not earlier or not (is_follow_up(last) or _asked_in_the_scene(last, earlier[-1]) or (names_subject is not None and not names_subject(last))):
         return ResolvedQuery(last, None)
     return ResolvedQuery(last, " ".join(without_ruled_out(turn) for turn in earlier[-MAX_TURNS_CARRIED:]))

@@ -381,10 +381,41 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("how many km can I get out of a pair of runners before my hips notice?", None),
         ("does an easy day after every hard session actually help?", None),
         ("labral tear surgery for my hip: how long until I can race again after the op?", "surgery-details"),
+        # 2026.12.24: exercises the articles never describe, and which to avoid; another part's
+        # treatment beside the hip; watch metrics; time of day; ice on bare skin; camber; a cool-down's
+        # and foam rolling's minutes (the warm-up's five minutes are in the articles); who else pays
+        ("how do you do a Copenhagen plank for hip strength?", "exercises-not-in-articles"),
+        ("is it safe to keep doing heavy deadlifts with hip bursitis?", "exercises-not-in-articles"),
+        ("what exercises should I definitely not do with hip bursitis?", "exercises-not-in-articles"),
+        ("which exercises should I do to stop hip pain coming back?", None),
+        ("sore hip and plantar fasciitis: how do I treat the foot one?", "another-part-treated"),
+        ("my ground contact time balance is 52/48, is that why my left hip hurts?", "device-metrics"),
+        ("better to run in the morning or evening with stiff hips?", "time-of-day"),
+        ("can I put the ice straight on my skin over the hip?", "icing-safety"),
+        ("how long shud i keep the ice pack on my hip? dont want frostbite lol", None),
+        ("I always run on a cambered road, could that be my left hip?", "road-camber"),
+        ("how long should the cool-down be for my hips, how many minutes?", "exercise-dosage"),
+        ("how long should I warm up before a run to protect my hips?", None),
+        ("does medical aid pay for physio for a running hip injury?", "cost-and-services"),
+        ("is a physio for my hip actually worth the money?", None),
+        ("I'm hypermobile and my hips feel unstable on runs, which exercises help?", None),
+        ("my mate says the breathing pattern thing for hips is made-up nonsense, is it?", None),
+        ("I've been going hard every day so my Strava looks good. Any reason not to, hip-wise?", None),
     ],
 )
 def test_scope_gate_examples(question: str, rule: str | None):
     assert ScopeGate.load().out_of_scope(question) == rule
+
+
+def test_the_uncovered_exercises_are_not_in_the_articles():
+    """The scope rules refuse how-to questions about these exercises because no article
+    describes them: if an article added one, the rule would be wrong."""
+    import tomllib
+
+    terms = tomllib.loads((ROOT / "service" / "scope_rules.toml").read_text())["terms"]
+    named = re.compile(r"\b" + terms["uncovered_exercises"] + r"\b", re.IGNORECASE)
+    found = {path.name: named.findall(path.read_text()) for path in (ROOT / "corpus").glob("*.txt")}
+    assert found and not any(found.values()), found
 
 
 def test_demands_are_read_as_written():

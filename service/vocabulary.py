@@ -47,6 +47,8 @@ _CHAT_SPEAK = {
     # and the north of England's, Ireland's and Australia's
     "meself": "myself", "yerself": "yourself", "youse": "you", "yous": "you",
     "auld": "old", "summat": "something", "owt": "anything", "nowt": "nothing", "craic": "news",
+    # and Nigerian and West African Pidgin's ("why my hip dey pain me?")
+    "dey": "is", "wetin": "what", "abeg": "please",
     # which side ("the RHS hip")
     "rhs": "right", "lhs": "left",
     # the question words and the subject of a question half in another language ("what is this
@@ -55,6 +57,7 @@ _CHAT_SPEAK = {
     "trata": "treated", "tratar": "treat", "tratamiento": "treatment", "traiter": "treat", "traitement": "treatment",
     "behandeln": "treat", "behandlung": "treatment", "curare": "treat", "cura": "treatment",
     "dolor": "pain", "douleur": "pain", "schmerz": "pain", "schmerzen": "pain", "dolore": "pain",
+    "bursite": "bursitis", "borsite": "bursitis", "tendinite": "tendinitis",
     "cadera": "hip", "hanche": "hip", "hüfte": "hip", "huefte": "hip", "anca": "hip", "quadril": "hip",
     "estiramiento": "stretch", "estiramientos": "stretches", "étirement": "stretch", "étirements": "stretches",
     "dehnung": "stretch", "dehnen": "stretch", "allungamento": "stretch",
@@ -68,7 +71,7 @@ _FILLER = frozenset(_CHAT_SPEAK).union(
     "lol lmao haha hahaha omg btw idk tbh imo hey hi hello thanks thank guys anyone gonna wanna gotta kinda sorta ok okay "
     "yeah yep nope whats hows diff prob probs def obv obvs esp rn asap tmrw wk wks hr hrs mins secs yr yrs xmas bday "
     # chat-speak for that/this, and words that judge rather than name ("is it a gimmick?")
-    "dat dis gimmick gimmicky hype overhyped overrated legit fad fads overkill wknd wkend ngl fr tbf lowkey upsell upselling "
+    "dat dis gimmick gimmicks gimmicky hype overhyped overrated legit fad fads overkill wknd wkend ngl fr tbf lowkey upsell upselling "
     # talk about the conversation itself ("OK roleplay aside — does a strong core help?")
     "roleplay roleplaying "
     # a pirate voice asked for ("Arr, what be the risk factors?")

@@ -401,6 +401,8 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("I'm hypermobile and my hips feel unstable on runs, which exercises help?", None),
         ("my mate says the breathing pattern thing for hips is made-up nonsense, is it?", None),
         ("I've been going hard every day so my Strava looks good. Any reason not to, hip-wise?", None),
+        ("I do CrossFit 4x a week and run twice; is foam rolling worth it for tight hips?", None),
+        ("is swimming better than running for my sore hips?", "cross-training"),
     ],
 )
 def test_scope_gate_examples(question: str, rule: str | None):
@@ -562,6 +564,9 @@ def test_an_article_term_puts_a_question_on_topic(engine: Engine, question: str,
         ("Arr, what be the risk factors that give a runner hip pain?", []),
         ("could ma auld trainers be behind the hip? does a tennis ball do owt for it?", []),
         ("should I go straight in with the barbell for hip strength?", []),
+        ("Che cos'è la borsite esattamente? my physio said bursa", []),
+        ("my hip dey pain me after run, wetin I fit do?", []),
+        ("does it matter if I run on concrete footpaths instead of grass?", []),
     ],
 )
 def test_uncovered_words_are_the_things_a_question_is_about(engine: Engine, question: str, missing: list[str]):

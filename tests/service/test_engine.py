@@ -403,6 +403,8 @@ def test_scope_rules_file_is_validated(tmp_path: Path):
         ("I've been going hard every day so my Strava looks good. Any reason not to, hip-wise?", None),
         ("I do CrossFit 4x a week and run twice; is foam rolling worth it for tight hips?", None),
         ("is swimming better than running for my sore hips?", "cross-training"),
+        ("how much is a 3D running exam for my hip?", "cost-and-services"),
+        ("how much ice is too much for my hip?", None),
     ],
 )
 def test_scope_gate_examples(question: str, rule: str | None):

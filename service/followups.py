@@ -64,7 +64,7 @@ SCENE_WORDS = 3
 # are left out of the retrieval query ("not getting better" is kept: that is the question).
 # ("without" + a verb states a goal, "run without hurting my hips", not a ruled-out sign)
 # ("or not", "yes or no" ask for a verdict; they rule nothing out)
-_NEGATION_CUE = r"(?<!\bor )\b(?:no|without(?! \w+ing\b)|zero|never had|didn'?t|did not|don'?t have|do not have|haven'?t(?: had)?|hasn'?t|doesn'?t|does not|isn'?t|not|ruled out|excluded)\b"
+_NEGATION_CUE = r"(?<!\bor )\b(?:no|without(?! \w+ing\b)|zero|never had|didn'?t|did not|don'?t have|do not have|haven'?t(?: had)?|hasn'?t|doesn'?t|does not|isn'?t|not|ruled out|excluded)\b(?!-)"  # not a compound's first half ("zero-drop shoes", "no-brainer")
 _RULED_OUT = re.compile(
     _NEGATION_CUE
     + r"(?!\s+(?:(?:been |really |yet |actually )?(?:getting|improv\w*|better|go(?:ne|ing)? away|help\w*|work\w*|heal\w*|settl\w*|eas\w*|chang\w*|shift\w*|stop\w*|fix\w*)|sure|only|just|much|really))"

@@ -480,6 +480,7 @@ def test_cli_ask_prints_answer_sources_and_json():
         ("it doesn't wake me at night and my hip isn't swollen. Could my running form be part of it?", "it . Could my running form be part of it?"),
         ("rest doesn't help and it hasn't improved, what now?", "rest doesn't help and it hasn't improved, what now?"),
         ("how can I run without hurting my hips?", "how can I run without hurting my hips?"),  # a goal, not a ruled-out sign
+        ("would zero-drop shoes help my hips?", "would zero-drop shoes help my hips?"),  # a compound, not "zero"
         ("do I have a labral tear or not? yes or no", "do I have a labral tear or not? yes or no"),  # asks for a verdict
     ],
 )

@@ -1,6 +1,6 @@
 """Latency, measured side by side in one run: the floor (query encoding alone), the whole
 in-process answer, and the whole HTTP round trip to a real server (with the standard
-library's client and with a bare socket client, so the client's own parsing can be told
+library's client and with load.py's raw-socket client, so the client's own parsing can be told
 apart from the server's time), interleaved; plus start-up time and resident memory of that
 server.
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import asyncio
 import os
-import socket
 import statistics
 import sys
 import time
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from eval.metrics import percentile  # noqa: E402
-from load import rss_mb, start_server, stop_server  # noqa: E402  (bench/load.py, beside this script)
+from load import RawClient, rss_mb, start_server, stop_server  # noqa: E402  (bench/load.py, beside this script)
 
 QUESTIONS = [
     "why do my hips hurt when I run",
@@ -42,38 +42,6 @@ QUESTIONS = [
     "what is hip bursitis",
     "how do I do clamshells",
 ]
-
-
-class BareClient:
-    """A blocking HTTP/1.1 keep-alive client that reads the status and Content-Length and
-    nothing else (Stride's JSON responses always carry Content-Length)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self.sock = socket.create_connection((host, port), timeout=10)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buffer = b""
-
-    def post(self, path: str, body: bytes) -> int:
-        head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        self.sock.sendall(head.encode() + body)
-        while b"\r\n\r\n" not in self.buffer:
-            self.buffer += self._recv()
-        headers, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-        length = int(headers.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
-        while len(self.buffer) < length:
-            self.buffer += self._recv()
-        self.buffer = self.buffer[length:]
-        return int(headers.split(b" ", 2)[1])
-
-    def _recv(self) -> bytes:
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise SystemExit("server closed the connection")
-        return chunk
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def interleaved(paths: dict[str, object], repeat: int) -> dict[str, list[float]]:
@@ -121,11 +89,11 @@ def main() -> None:
     ready_s = time.perf_counter() - started
     port = urlsplit(base).port
     try:
-        # Two keep-alive clients: the standard library's, as most Python callers would use, and a
-        # bare socket that only finds Content-Length, so the client's own parsing (which
+        # Two keep-alive clients: the standard library's, as most Python callers would use, and
+        # load.py's raw-socket client on one event loop, so the client's own parsing (which
         # http.client does with the email package) is not counted as the server's time.
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        raw = BareClient("127.0.0.1", port)
+        raw, loop = RawClient(base), asyncio.new_event_loop()
 
         def round_trip(q: str) -> None:
             connection.request("POST", "/api/chat", body=json.dumps({"messages": [{"role": "user", "content": q}]}), headers={"Content-Type": "application/json"})
@@ -134,16 +102,17 @@ def main() -> None:
             if response.status != 200:
                 raise SystemExit(f"HTTP {response.status}")
 
-        def bare_round_trip(q: str) -> None:
-            if raw.post("/api/chat", json.dumps({"messages": [{"role": "user", "content": q}]}).encode()) != 200:
-                raise SystemExit("HTTP error")
+        def raw_round_trip(q: str) -> None:
+            status, _ = loop.run_until_complete(raw.post("/api/chat", json.dumps({"messages": [{"role": "user", "content": q}]}).encode()))
+            if status != 200:
+                raise SystemExit(f"HTTP {status}")
 
         samples = interleaved(
             {
                 "query encoding (onnxruntime, serving path) = floor": lambda q: engine.encoder.encode([q]),
                 "full answer, in process": lambda q: engine.answer([Message("user", q)]),
                 "full answer, HTTP round trip (1 worker), http.client": round_trip,
-                "full answer, HTTP round trip (1 worker), bare socket client": bare_round_trip,
+                "full answer, HTTP round trip (1 worker), raw-socket client": raw_round_trip,
             },
             args.repeat,
         )
@@ -152,7 +121,8 @@ def main() -> None:
             {"torch": lambda q: torch_model.encode([q], normalize_embeddings=True)}, args.repeat
         )["torch"]
         connection.close()
-        raw.close()
+        loop.run_until_complete(raw.close())
+        loop.close()
         memory = rss_mb(server.pid)
     finally:
         stop_server(server)

@@ -214,7 +214,7 @@ class _NegEx:
         r"|free of|clear of|absence of|negative for|no sign of|no signs of|no evidence of"
         r"|dont|doesnt|didnt|isnt|arent|wasnt|werent|havent|hasnt|hadnt|aint|wont|wouldnt"
         r"|do not|does not|did not|is not|are not|was not|were not|have not|has not|had not"
-        r"|zero|nope|nah|nae|nee|nowt like|nowt)\b"  # Scots and Geordie "no", "nothing"
+        r"|zero|nope|nah|nae|nee|nowt)\b"  # Scots and Geordie "no", "nothing"
     )
     _PSEUDO = re.compile(
         r"(?:not only|not just|no doubt|not sure|not certain|no idea|no wonder|no matter"

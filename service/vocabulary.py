@@ -222,7 +222,10 @@ class Vocabulary:
                 continue
             if zipf_frequency(word, "en") < SPECIFIC_ZIPF and not _everyday_elsewhere(word):
                 missing.append(word)
-        return [word for word in missing if word not in _personas(text)] if missing else missing
+        if missing:  # names a role-play gives the assistant are the wrapping, not the subject
+            personas = _personas(text)
+            missing = [word for word in missing if word not in personas]
+        return missing
 
 
 # Languages runners mix into an English question ("what is this bursitis? y cómo se trata?").
